@@ -1,0 +1,99 @@
+"""IPV6CP (RFC 5072): Interface-Identifier negotiation.
+
+We offer a non-zero 64-bit identifier; a peer that sends zero is Nak'd with a suggestion,
+one that collides with ours is Nak'd with a value different from both (RFC 5072 4.1).
+IPv6-Compression-Protocol is always rejected.
+"""
+
+from __future__ import annotations
+
+import random
+
+from .config import LinkConfig, Role
+from .fsm import Event, State
+from .numbers import Code, Ipv6cpOption
+from .packet import ControlPacket, Option, has_valid_length, judge_request
+
+_ZERO_ID = bytes(8)
+_LENGTHS = {Ipv6cpOption.INTERFACE_IDENTIFIER: 8}
+
+
+class Ipv6cpNegotiator:
+    """The IPV6CP side of the automaton callbacks."""
+
+    def __init__(self, config: LinkConfig, rng: random.Random) -> None:
+        self._config = config
+        self._rng = rng
+        # RFC 5072 4.1: the identifier SHOULD stay the same across negotiations.
+        self._initial_id = config.local_interface_id or self._random_id()
+        self.want: bytes | None = self._initial_id
+        self.ours: bytes | None = None
+        self.peer: bytes | None = None
+
+    def _random_id(self, *avoid: bytes | None) -> bytes:
+        while True:
+            iid = self._rng.getrandbits(64).to_bytes(8, "big")
+            if iid != _ZERO_ID and iid not in avoid:
+                return iid
+
+    def reset(self) -> None:
+        self.want = self._initial_id
+        self.ours = None
+        self.peer = None
+
+    def build_request(self) -> list[Option]:
+        if self.want is None:
+            return []
+        return [(Ipv6cpOption.INTERFACE_IDENTIFIER, self.want)]
+
+    def request_acked(self, options: list[Option]) -> None:
+        self.ours = _identifier(options)
+
+    def received_nak(self, options: list[Option], give_up: bool) -> bool:
+        suggested = _identifier(options)
+        if suggested is None or self.want is None:
+            return True
+        if give_up:
+            self.want = None
+        elif suggested != _ZERO_ID:
+            # RFC 5072 4.1: take the peer's suggestion unless it clashes with its own.
+            self.want = suggested if suggested != self.peer else self._random_id(self.peer)
+        return True
+
+    def received_reject(self, options: list[Option]) -> bool:
+        if _identifier(options) is not None:
+            self.want = None
+        return True
+
+    def check_request(self, options: list[Option], reject_naks: bool) -> tuple[Code, list[Option]]:
+        code, reply = judge_request(options, self._judge, reject_naks)
+        return Code(code), reply
+
+    def _judge(self, option: Option) -> Option | None:
+        if not has_valid_length(option, _LENGTHS):
+            return None
+        kind, asked = option
+        ours = self.want or self.ours
+        if asked == _ZERO_ID or asked == ours:
+            # RFC 5072 4.1: zero, or a collision: suggest a value different from both.
+            preset = self._config.peer_interface_id
+            if self._config.role == Role.ANSWERING and preset and preset != ours:
+                return (kind, preset)
+            return (kind, self._random_id(ours, asked))
+        return option
+
+    def peer_request_acked(self, options: list[Option]) -> None:
+        self.peer = _identifier(options)
+
+    def classify_extra(self, packet: ControlPacket, state: State) -> Event | None:
+        return None
+
+    def echo_reply(self, request: ControlPacket) -> bytes | None:
+        return None
+
+
+def _identifier(options: list[Option]) -> bytes | None:
+    for kind, value in options:
+        if kind == Ipv6cpOption.INTERFACE_IDENTIFIER and len(value) == 8:
+            return value
+    return None
