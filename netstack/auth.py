@@ -211,15 +211,15 @@ class ChapClient(_Authentication):
             challenge, _ = _chap_value(packet.data)
             response = chap_md5(packet.identifier, self._password.reveal(), challenge)
             self._answered = packet.identifier
-            if self.outcome is None:
-                self._wait(now)
+            self._tries = 0
             data = bytes((len(response),)) + response + self._username
-            return [Transmit(self.protocol, ControlPacket(ChapCode.RESPONSE, packet.identifier, data).emit())]
+            # Retransmitted until Success or Failure: that answer may be lost, and RFC 1994
+            # 4.2 has the authenticator repeat it for a repeated Response.
+            return self._send(ControlPacket(ChapCode.RESPONSE, packet.identifier, data), now)
         if packet.identifier != self._answered:
             self.dropped += 1
         elif packet.code == ChapCode.SUCCESS:
-            if self.outcome is None:
-                self._finish(True, "CHAP accepted")
+            self._finish(True, "CHAP accepted")
         elif packet.code == ChapCode.FAILURE:
             self._finish(False, f"CHAP refused by the peer {_raw_message(packet.data)}".strip())
         else:

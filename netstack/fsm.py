@@ -272,6 +272,18 @@ class Automaton:
         self._terminate_data = reason
         return self._run(Event.CLOSE, now)
 
+    def renegotiate(self, now: float) -> list[AutomatonOutput]:
+        """Start a new negotiation from Opened: as RCN in Opened does (tld,scr/6), which is
+        what a peer sees when a modem renegotiates mid-session."""
+        if self.state != State.OPENED:
+            return []
+        self._out = []
+        self._tld(Event.RCN, now, None)
+        self._scr(Event.RCN, now, None)
+        self.state = State.REQ_SENT
+        out, self._out = self._out, []
+        return out
+
     def protocol_rejected(self, now: float) -> list[AutomatonOutput]:
         """The peer Protocol-Rejected this protocol (RFC 1661 5.7): RXJ-."""
         return self._run(Event.RXJ_MINUS, now)
@@ -418,7 +430,9 @@ class Automaton:
                 Code.CONFIGURE_REQUEST, self._new_identifier(), self._request_options
             )
             self._request = request
-            self._reply_seen = False
+        # Each transmission may be answered once more (the previous Ack may have been the
+        # one that got lost, or Ack-Rcvd timed out back to Req-Sent).
+        self._reply_seen = False
         self._restart_count -= 1
         self._start_timer(now)
         self._emit(request)

@@ -74,11 +74,13 @@ class Ipv6cpNegotiator:
             return None
         kind, asked = option
         ours = self.want or self.ours
+        preset = self._config.peer_interface_id if self._config.role == Role.ANSWERING else None
+        if preset is not None and preset != ours:
+            # The network assigns the identifier, as a 3GPP gateway does (TS 29.061) and as
+            # pppd does with "ipv6 ,<remote>": Nak anything else with it.
+            return option if asked == preset else (kind, preset)
         if asked == _ZERO_ID or asked == ours:
             # RFC 5072 4.1: zero, or a collision: suggest a value different from both.
-            preset = self._config.peer_interface_id
-            if self._config.role == Role.ANSWERING and preset and preset != ours:
-                return (kind, preset)
             return (kind, self._random_id(ours, asked))
         return option
 

@@ -119,6 +119,16 @@ class Link:
     def __repr__(self) -> str:
         return f"<Link {self.config.role.value} {self.phase.value} lcp={self._lcp.state.name}>"
 
+    @property
+    def ipv4_ready(self) -> bool:
+        """IPCP is Opened: IPv4 packets flow."""
+        return self._ipv4_open
+
+    @property
+    def ipv6_ready(self) -> bool:
+        """IPV6CP is Opened: IPv6 packets flow."""
+        return self._ipv6_open
+
     # ------------------------------------------------------------------ inputs
     def open(self, now: float) -> list[Output]:
         """The line is connected (after CONNECT): start LCP (RFC 1661 3.3)."""
@@ -167,6 +177,11 @@ class Link:
         """End the session politely: LCP Terminate-Request (RFC 1661 3.7)."""
         self._set_reason(DownReason.LOCAL_CLOSE, reason)
         self._apply(self._lcp.close(now, reason.encode()[:64]), now)
+        return self._take()
+
+    def renegotiate(self, now: float) -> list[Output]:
+        """Renegotiate LCP while Opened (the simulator uses this to play a modem that does)."""
+        self._apply(self._lcp.renegotiate(now), now)
         return self._take()
 
     def lower_down(self, now: float, detail: str = "") -> list[Output]:
