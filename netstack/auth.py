@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ from .errors import MalformedPacket
 from .fsm import Timers, Transmit
 from .numbers import ChapCode, PapCode, Protocol
 from .packet import ControlPacket
+from .rng import Rng
 from .secret import Secret
 
 _CHALLENGE_LEN = 16  # RFC 1994 2.3 leaves it open; pppd uses 16 to 24 octets
@@ -104,7 +104,7 @@ class PapClient(_Authentication):
 
     protocol = Protocol.PAP
 
-    def __init__(self, timers: Timers, username: str, password: Secret, rng: random.Random) -> None:
+    def __init__(self, timers: Timers, username: str, password: Secret, rng: Rng) -> None:
         super().__init__(timers)
         self._username = username.encode()
         self._password = password
@@ -242,7 +242,7 @@ class ChapServer(_Authentication):
         timers: Timers,
         secrets: Mapping[str, Secret],
         hostname: str,
-        rng: random.Random,
+        rng: Rng,
         rechallenge_interval: float = 0.0,
     ) -> None:
         super().__init__(timers)
@@ -289,9 +289,10 @@ class ChapServer(_Authentication):
             value, chap_md5(self._identifier, secret.reveal(), self._challenge)
         )
         code = ChapCode.SUCCESS if ok else ChapCode.FAILURE
-        self._answer = ControlPacket(code, packet.identifier, b"Welcome" if ok else b"Access denied")
+        self._answer = ControlPacket(
+            code, packet.identifier, b"Welcome" if ok else b"Access denied"
+        )
         self._finish(ok, f"CHAP {'accepted' if ok else 'refused'} user {name!r}")
         if ok and self._rechallenge_interval > 0:
             self._rechallenge_at = now + self._rechallenge_interval
         return [Transmit(self.protocol, self._answer.emit())]
-

@@ -15,14 +15,14 @@ it early is harmless.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Protocol
 
+from .errors import MalformedPacket
 from .numbers import Code
 from .packet import ControlPacket, Option, emit_options, parse_options
-from .errors import MalformedPacket
+from .rng import Rng
 
 
 class State(IntEnum):
@@ -131,7 +131,7 @@ def parse_table(text: str) -> dict[tuple[Event, State], Cell]:
             event = Event(head)
             if len(cells) != len(states):
                 raise ValueError(f"row {head} has {len(cells)} cells for {len(states)} states")
-            for state, text_cell in zip(states, cells):
+            for state, text_cell in zip(states, cells, strict=True):
                 table[(event, state)] = _parse_cell(text_cell)
     return table
 
@@ -231,9 +231,7 @@ class Negotiator(Protocol):
 class Automaton:
     """One instance of the RFC 1661 automaton for one protocol."""
 
-    def __init__(
-        self, protocol: int, negotiator: Negotiator, timers: Timers, rng: random.Random
-    ) -> None:
+    def __init__(self, protocol: int, negotiator: Negotiator, timers: Timers, rng: Rng) -> None:
         self.protocol = protocol
         self.negotiator = negotiator
         self.timers = timers

@@ -7,12 +7,11 @@ IPv6-Compression-Protocol is always rejected.
 
 from __future__ import annotations
 
-import random
-
 from .config import LinkConfig, Role
 from .fsm import Event, State
 from .numbers import Code, Ipv6cpOption
 from .packet import ControlPacket, Option, has_valid_length, judge_request
+from .rng import Rng
 
 _ZERO_ID = bytes(8)
 _LENGTHS = {Ipv6cpOption.INTERFACE_IDENTIFIER: 8}
@@ -21,7 +20,7 @@ _LENGTHS = {Ipv6cpOption.INTERFACE_IDENTIFIER: 8}
 class Ipv6cpNegotiator:
     """The IPV6CP side of the automaton callbacks."""
 
-    def __init__(self, config: LinkConfig, rng: random.Random) -> None:
+    def __init__(self, config: LinkConfig, rng: Rng) -> None:
         self._config = config
         self._rng = rng
         # RFC 5072 4.1: the identifier SHOULD stay the same across negotiations.

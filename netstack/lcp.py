@@ -9,7 +9,6 @@ authentication we must do).
 
 from __future__ import annotations
 
-import random
 import struct
 from dataclasses import dataclass, replace
 
@@ -18,6 +17,7 @@ from .errors import MalformedPacket
 from .fsm import Event, State
 from .numbers import CHAP_MD5, Code, LcpOption, Protocol
 from .packet import ControlPacket, Option, has_valid_length, judge_request
+from .rng import Rng
 
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
@@ -54,7 +54,7 @@ class LcpOptions:
 class LcpNegotiator:
     """The LCP half of the automaton callbacks, plus Echo/Discard/Protocol-Reject."""
 
-    def __init__(self, config: LinkConfig, rng: random.Random) -> None:
+    def __init__(self, config: LinkConfig, rng: Rng) -> None:
         self._config = config
         self._rng = rng
         self.want = LcpOptions()
@@ -196,7 +196,11 @@ class LcpNegotiator:
         asked = _AUTH_BY_VALUE.get(value)
         if asked in config.allow_auth:
             return (LcpOption.AUTH_PROTOCOL, value)
-        preferred = AuthProtocol.CHAP_MD5 if AuthProtocol.CHAP_MD5 in config.allow_auth else AuthProtocol.PAP
+        preferred = (
+            AuthProtocol.CHAP_MD5
+            if AuthProtocol.CHAP_MD5 in config.allow_auth
+            else AuthProtocol.PAP
+        )
         return (LcpOption.AUTH_PROTOCOL, _AUTH_VALUES[preferred])
 
     def _suspect_loop(self, same_magic: bool) -> None:

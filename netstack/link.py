@@ -15,7 +15,6 @@ session is over; only an LCP Terminate exchange still in progress is finished.
 
 from __future__ import annotations
 
-import random
 import re
 import struct
 from collections import Counter
@@ -43,6 +42,7 @@ from .ipv6cp import Ipv6cpNegotiator
 from .lcp import DEFAULT_ACCM, Keepalive, LcpNegotiator
 from .numbers import Code, Protocol
 from .packet import ControlPacket
+from .rng import Rng
 
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
@@ -78,7 +78,7 @@ class LinkStatistics:
 class Link:
     """A PPP session over one serial line, in the client or the answering role."""
 
-    def __init__(self, config: LinkConfig, rng: random.Random) -> None:
+    def __init__(self, config: LinkConfig, rng: Rng) -> None:
         self.config = config
         self.phase = Phase.DEAD
         self._rng = rng
@@ -207,12 +207,16 @@ class Link:
         if verdict == "echo":
             self._send_echo_request()
         elif verdict == "dead":
-            self._set_reason(DownReason.ECHO_TIMEOUT, f"{self.config.echo_failures} echoes unanswered")
+            self._set_reason(
+                DownReason.ECHO_TIMEOUT, f"{self.config.echo_failures} echoes unanswered"
+            )
             self._apply(self._lcp.close(now, b"peer not responding"), now)
         return self._take()
 
     def statistics(self) -> LinkStatistics:
-        drops: Counter[str] = Counter({str(k.value): v for k, v in self._deframer.drops.items() if v})
+        drops: Counter[str] = Counter(
+            {str(k.value): v for k, v in self._deframer.drops.items() if v}
+        )
         drops.update(self._drops)
         control = self._lcp.dropped + sum(ncp.dropped for ncp in self._ncps.values())
         control += sum(auth.dropped for auth in self._auth)
@@ -290,7 +294,9 @@ class Link:
     def _protocol_reject(self, protocol: int, info: bytes) -> None:
         self._echo_id = (self._echo_id + 1) & 0xFF
         data = (_U16.pack(protocol) + info)[: max(self.lcp.peer.mru - 4, 2)]
-        self._transmit(Protocol.LCP, ControlPacket(Code.PROTOCOL_REJECT, self._echo_id, data).emit())
+        self._transmit(
+            Protocol.LCP, ControlPacket(Code.PROTOCOL_REJECT, self._echo_id, data).emit()
+        )
 
     def _send_echo_request(self) -> None:
         self._echo_id = (self._echo_id + 1) & 0xFF

@@ -206,7 +206,9 @@ def test_keepalive_declares_a_silent_peer_dead() -> None:
     pair.run_for(30)
     assert not pair.events_of(pair.client, LinkDown)  # echoes answered: stays up
     pair.cut = True
-    assert pair.run_until(lambda: bool(pair.events_of(pair.client, LinkDown)), max_time=pair.now + 30)
+    assert pair.run_until(
+        lambda: bool(pair.events_of(pair.client, LinkDown)), max_time=pair.now + 30
+    )
     down = pair.events_of(pair.client, LinkDown)[0]
     assert down.reason == DownReason.ECHO_TIMEOUT  # type: ignore[attr-defined]
 
@@ -217,14 +219,18 @@ def test_keepalive_only_when_idle_sends_no_echo_while_traffic_flows() -> None:
     assert pair.run_until(lambda: both_up(pair))
     sent_before = sum(b.count(b"\xc0\x21\x09") for b in pair.client.wire_bytes)
     for i in range(20):
-        pair.send_packet(pair.server, bytes(IP(src="198.51.100.1", dst="198.51.100.2") / UDP() / b"x"))
+        pair.send_packet(
+            pair.server, bytes(IP(src="198.51.100.1", dst="198.51.100.2") / UDP() / b"x")
+        )
         pair.run_for(0.5)
     sent = sum(b.count(b"\xc0\x21\x09") for b in pair.client.wire_bytes)
     assert sent == sent_before
 
 
 def test_lcp_renegotiation_while_opened_brings_the_link_back_up() -> None:
-    pair = Pair(LinkConfig(**ALICE), answering_config(require_auth=AuthProtocol.PAP, secrets=SECRETS))  # type: ignore[arg-type]
+    pair = Pair(
+        LinkConfig(**ALICE), answering_config(require_auth=AuthProtocol.PAP, secrets=SECRETS)
+    )  # type: ignore[arg-type]
     pair.start()
     assert pair.run_until(lambda: both_up(pair))
     # The server restarts LCP negotiation while Opened (as a Quectel BG770 does over CMUX).
@@ -323,7 +329,13 @@ def test_secrets_never_appear_in_reprs_logs_or_errors(caplog: pytest.LogCaptureF
     pair = Pair(config, server)
     pair.start()
     pair.run_until(lambda: bool(pair.events_of(pair.client, LinkDown)))
-    texts = [repr(config), str(config), repr(server), repr(pair.client.link), repr(pair.server.link)]
+    texts = [
+        repr(config),
+        str(config),
+        repr(server),
+        repr(pair.client.link),
+        repr(pair.server.link),
+    ]
     texts += [repr(e) for e in pair.client.events + pair.server.events]
     texts += [repr(a) for a in pair.client.link._auth + pair.server.link._auth]  # noqa: SLF001
     texts += [f"{config.password}", f"{config.password!r}", caplog.text]
