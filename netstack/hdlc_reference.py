@@ -1,0 +1,164 @@
+"""A plain, octet-at-a-time RFC 1662 framer: the oracle for ``hdlc`` in tests.
+
+Written straight from the RFC and nothing else: the FCS table and ``pppfcs16`` of
+RFC 1662 C.2, escaping one octet at a time (section 4.2, ACCM of section 7.1) and a
+receive state machine that looks at one octet at a time (sections 4.1-4.3). It is slow
+on purpose (the benchmark baseline) and must stay obviously correct; ``hdlc`` must
+behave the same for every frame, good or bad.
+
+Call order: ``encode`` builds one frame; ``decode`` (or ``decode_counting``, which also
+counts drops by the same reason names as ``hdlc.DropReason``) reads a whole byte stream;
+``unframe`` only removes flags, escapes and the FCS, leaving the header unparsed.
+"""
+
+from __future__ import annotations
+
+FLAG = 0x7E
+ESCAPE = 0x7D
+PPPINITFCS16 = 0xFFFF
+PPPGOODFCS16 = 0xF0B8
+LCP = 0xC021
+
+
+def _fcs_table() -> tuple[int, ...]:
+    """RFC 1662 C.2 (generated as in C.1): the FCS of each single octet."""
+    table = []
+    for octet in range(256):
+        value = octet
+        for _ in range(8):
+            value = (value >> 1) ^ 0x8408 if value & 1 else value >> 1
+        table.append(value)
+    return tuple(table)
+
+
+FCSTAB = _fcs_table()
+
+
+def pppfcs16(fcs: int, data: bytes) -> int:
+    """RFC 1662 C.2 ``pppfcs16``: run the FCS register over ``data``."""
+    for octet in data:
+        fcs = (fcs >> 8) ^ FCSTAB[(fcs ^ octet) & 0xFF]
+    return fcs
+
+
+def escape(data: bytes, accm: int) -> bytes:
+    """RFC 1662 4.2/7.1: escape Flag, Control Escape and the control octets in ``accm``."""
+    out = bytearray()
+    for octet in data:
+        if octet in (FLAG, ESCAPE) or (octet < 0x20 and accm >> octet & 1):
+            out += bytes((ESCAPE, octet ^ 0x20))
+        else:
+            out.append(octet)
+    return bytes(out)
+
+
+def encode(
+    protocol: int, info: bytes, accm: int = 0xFFFFFFFF, acfc: bool = False, pfc: bool = False
+) -> bytes:
+    """One frame with an opening and a closing flag.
+
+    LCP is never compressed (RFC 1661 6.5/6.6) and LCP codes 1..7 use the default ACCM
+    (RFC 1661 section 5, as Linux ppp_async does).
+    """
+    if protocol == LCP:
+        acfc = pfc = False
+        if info and 1 <= info[0] <= 7:
+            accm = 0xFFFFFFFF
+    frame = bytearray()
+    if not acfc:
+        frame += bytes((0xFF, 0x03))
+    if pfc and protocol < 0x100 and (info or not acfc):  # else only 3 octets (RFC 1662 4.3)
+        frame.append(protocol)
+    else:
+        frame += bytes((protocol >> 8, protocol & 0xFF))
+    frame += info
+    fcs = pppfcs16(PPPINITFCS16, bytes(frame)) ^ 0xFFFF
+    frame += bytes((fcs & 0xFF, fcs >> 8))  # least significant octet first
+    return bytes((FLAG,)) + escape(bytes(frame), accm) + bytes((FLAG,))
+
+
+def _receive(stream: bytes, accm: int) -> list[bytes | str]:
+    """Each flag-terminated frame, unescaped (FCS still on), or "aborted"/"garbage"."""
+    results: list[bytes | str] = []
+    hunting = True
+    escaped = False
+    frame = bytearray()
+    for octet in stream:
+        if octet == FLAG:
+            if escaped:
+                results.append("aborted")
+            elif not hunting and frame:
+                results.append(bytes(frame))
+            hunting = escaped = False
+            frame = bytearray()
+        elif hunting:
+            if "garbage" not in results:  # the garbage before the first flag, counted once
+                results.append("garbage")
+        elif octet < 0x20 and accm >> octet & 1:
+            pass  # inserted by the DCE: removed (RFC 1662 4.2)
+        elif escaped:
+            frame.append(octet ^ 0x20)
+            escaped = False
+        elif octet == ESCAPE:
+            escaped = True
+        else:
+            frame.append(octet)
+    return results
+
+
+def _check(frame: bytes) -> bytes | str:
+    """A received frame without its FCS, or why it is dropped."""
+    if len(frame) < 4:
+        return "runt"
+    if pppfcs16(PPPINITFCS16, frame) != PPPGOODFCS16:
+        return "bad_fcs"
+    return frame[:-2]
+
+
+def _parse(frame: bytes, mru: int) -> tuple[int, bytes] | str:
+    """Address/Control (optional), Protocol (one octet when odd), Information."""
+    if frame[:1] == b"\xff":
+        if frame[1:2] != b"\x03":
+            return "bad_header"
+        frame = frame[2:]
+    if len(frame) >= 1 and frame[0] % 2 == 1:
+        protocol, info = frame[0], frame[1:]
+    elif len(frame) >= 2 and frame[0] % 2 == 0 and frame[1] % 2 == 1:
+        protocol, info = frame[0] * 256 + frame[1], frame[2:]
+    else:
+        return "bad_header"
+    if len(info) > max(mru, 1500):
+        return "too_long"
+    return (protocol, info)
+
+
+def unframe(stream: bytes, accm: int = 0xFFFFFFFF) -> list[bytes]:
+    """The contents of every frame with a good FCS, FCS removed, header not parsed."""
+    frames = []
+    for received in _receive(stream, accm):
+        if isinstance(received, bytes):
+            checked = _check(received)
+            if isinstance(checked, bytes):
+                frames.append(checked)
+    return frames
+
+
+def decode_counting(
+    stream: bytes, accm: int = 0xFFFFFFFF, mru: int = 1500
+) -> tuple[list[tuple[int, bytes]], dict[str, int]]:
+    """Good frames as (protocol, info), and the dropped ones counted by reason."""
+    frames: list[tuple[int, bytes]] = []
+    drops: dict[str, int] = {}
+    for received in _receive(stream, accm):
+        checked = _check(received) if isinstance(received, bytes) else received
+        result = _parse(checked, mru) if isinstance(checked, bytes) else checked
+        if isinstance(result, str):
+            drops[result] = drops.get(result, 0) + 1
+        else:
+            frames.append(result)
+    return frames, drops
+
+
+def decode(stream: bytes, accm: int = 0xFFFFFFFF, mru: int = 1500) -> list[tuple[int, bytes]]:
+    """Good frames as (protocol, info)."""
+    return decode_counting(stream, accm, mru)[0]
