@@ -30,7 +30,7 @@ class Outcome:
     detail: str
 
 
-class _Authentication:
+class Authentication:
     """Shared plumbing: a retransmitted packet and a bounded number of tries."""
 
     protocol: int = 0
@@ -99,7 +99,7 @@ def _field(data: bytes, offset: int) -> tuple[bytes, int]:
     return data[offset + 1 : end], end
 
 
-class PapClient(_Authentication):
+class PapClient(Authentication):
     """RFC 1334 2: send Authenticate-Request until Ack or Nak."""
 
     protocol = Protocol.PAP
@@ -142,7 +142,7 @@ def _message(data: bytes) -> str:
     return f"({shown!r})" if shown else ""
 
 
-class PapServer(_Authentication):
+class PapServer(Authentication):
     """RFC 1334 2: check the peer's Authenticate-Request against our secrets."""
 
     protocol = Protocol.PAP
@@ -188,7 +188,7 @@ def _chap_value(data: bytes) -> tuple[bytes, bytes]:
     return value, data[end:]
 
 
-class ChapClient(_Authentication):
+class ChapClient(Authentication):
     """RFC 1994 4: answer every Challenge (re-challenges too, while Opened)."""
 
     protocol = Protocol.CHAP
@@ -232,7 +232,7 @@ def _raw_message(data: bytes) -> str:
     return f"({shown!r})" if shown else ""
 
 
-class ChapServer(_Authentication):
+class ChapServer(Authentication):
     """RFC 1994 4: challenge the peer, check its Response; re-challenge periodically."""
 
     protocol = Protocol.CHAP

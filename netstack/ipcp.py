@@ -40,7 +40,9 @@ class IpcpNegotiator:
     def reset(self) -> None:
         config = self._config
         if config.role == Role.CLIENT:
-            dns = {kind: _ZERO for kind in _DNS_OPTIONS} if config.request_dns else {}
+            dns: dict[int, ipaddress.IPv4Address] = (
+                {int(kind): _ZERO for kind in _DNS_OPTIONS} if config.request_dns else {}
+            )
             self.want = IpcpOptions(config.local_ipv4 or _ZERO, dns)
         else:
             self.want = IpcpOptions(config.local_ipv4)
@@ -103,7 +105,7 @@ class IpcpNegotiator:
             return option if asked != _ZERO else None  # nothing to offer a peer asking 0
         # DNS: only the answering side serves it (RFC 1877 1.1: Nak with the address).
         servers = self._config.dns if answering else ()
-        index = _DNS_OPTIONS.index(kind)  # type: ignore[arg-type]
+        index = _DNS_OPTIONS.index(kind)
         if index >= len(servers):
             return None
         return option if asked == servers[index] else (kind, servers[index].packed)

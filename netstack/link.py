@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from .auth import ChapClient, ChapServer, PapClient, PapServer, _Authentication
+from .auth import ChapClient, ChapServer, PapClient, PapServer, Authentication
 from .config import AuthProtocol, LinkConfig
 from .events import (
     DeliverPacket,
@@ -48,6 +48,8 @@ _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 # A modem that drops the call prints this after the last frame (V.250 result code).
 _NO_CARRIER = re.compile(rb"[\r\n]*NO CARRIER[\r\n]*")
+# IP protocol -> the NCP that opens it.
+_CONTROL_OF: dict[int, int] = {Protocol.IPV4: Protocol.IPCP, Protocol.IPV6: Protocol.IPV6CP}
 _NEGOTIATING = (State.REQ_SENT, State.ACK_RCVD, State.ACK_SENT)
 _ALIVE = (*_NEGOTIATING, State.OPENED)
 
@@ -97,7 +99,7 @@ class Link:
             self._ncps[Protocol.IPCP] = Automaton(Protocol.IPCP, self.ipcp, timers, rng)
         if config.ipv6:
             self._ncps[Protocol.IPV6CP] = Automaton(Protocol.IPV6CP, self.ipv6cp, timers, rng)
-        self._auth: list[_Authentication] = []
+        self._auth: list[Authentication] = []
         self._keepalive = Keepalive(
             config.echo_interval, config.echo_failures, config.echo_only_when_idle
         )
@@ -245,9 +247,7 @@ class Link:
                 self._apply(self._ncps[protocol].receive(info, now), now)
             else:  # RFC 1661 3.4/3.5: NCP packets before the Network phase are discarded
                 self._drops["ncp_before_network_phase"] += 1
-        elif protocol in (Protocol.IPV4, Protocol.IPV6) and (
-            {Protocol.IPV4: Protocol.IPCP, Protocol.IPV6: Protocol.IPV6CP}[protocol] in self._ncps
-        ):
+        elif _CONTROL_OF.get(protocol) in self._ncps:
             self._drops["ncp_not_open"] += 1  # RFC 1661 3.5: silently discarded
         elif self._lcp.state == State.OPENED:
             self._drops["unknown_protocol"] += 1
@@ -340,8 +340,9 @@ class Link:
             self._apply(auth.start(now), now)
         self._check_auth(now)
 
-    def _authenticators(self) -> list[_Authentication]:
-        config, auth = self.config, []
+    def _authenticators(self) -> list[Authentication]:
+        config = self.config
+        auth: list[Authentication] = []
         if self.lcp.auth_we_do == AuthProtocol.PAP:
             auth.append(PapClient(self._timers, config.username, config.password, self._rng))
         elif self.lcp.auth_we_do == AuthProtocol.CHAP_MD5:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import MalformedPacket
 
@@ -63,7 +64,7 @@ def emit_options(options: Iterable[Option]) -> bytes:
     return b"".join(bytes((kind, len(value) + 2)) + value for kind, value in options)
 
 
-def has_valid_length(option: Option, lengths: Mapping[int, int]) -> bool:
+def has_valid_length(option: Option, lengths: Mapping[Any, int]) -> bool:
     """True if a known option has the fixed value length its RFC gives.
 
     ``lengths`` maps option type to value length (without type/length octets); an option

@@ -6,7 +6,8 @@ import ast
 import random
 from pathlib import Path
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from netstack.fsm import (
     TABLE,

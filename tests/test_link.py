@@ -6,7 +6,8 @@ import ipaddress
 import random
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
 
@@ -218,7 +219,7 @@ def test_keepalive_only_when_idle_sends_no_echo_while_traffic_flows() -> None:
     pair.start()
     assert pair.run_until(lambda: both_up(pair))
     sent_before = sum(b.count(b"\xc0\x21\x09") for b in pair.client.wire_bytes)
-    for i in range(20):
+    for _ in range(20):
         pair.send_packet(
             pair.server, bytes(IP(src="198.51.100.1", dst="198.51.100.2") / UDP() / b"x")
         )
