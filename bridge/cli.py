@@ -1,8 +1,9 @@
 """The ``pppbridge`` command line.
 
 Parses arguments and dispatches to a command. Bad arguments end in argparse's usage
-message and exit status 2, never in a traceback. ``run`` and ``simulate`` are reserved
-names that do not work yet: they say so and exit with status 2.
+message and exit status 2, never in a traceback. ``selftest`` runs the whole PPP stack
+over a pseudo-terminal; ``run`` and ``simulate`` are reserved names that do not work
+yet: they say so and exit with status 2.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from . import __version__
 EXIT_NOT_IMPLEMENTED = 2
 
 COMMANDS = {
+    "selftest": "run our PPP client against our answering side over a pseudo-terminal",
     "run": "bring the link up through a modem and route this host over it",
     "simulate": "run the built-in modem simulator on a pseudo-terminal",
 }
 """Subcommand name -> one-line help."""
+IMPLEMENTED = {"selftest"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,11 +34,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, help_text in COMMANDS.items():
-        commands.add_parser(name, help=f"{help_text} (not implemented yet)", description=help_text)
+        shown = help_text if name in IMPLEMENTED else f"{help_text} (not implemented yet)"
+        commands.add_parser(name, help=shown, description=help_text)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "selftest":
+        from .selftest import main as selftest
+
+        return selftest()
     print(f"pppbridge {args.command}: not implemented yet", file=sys.stderr)
     return EXIT_NOT_IMPLEMENTED

@@ -30,6 +30,7 @@ Speed: everything that touches every octet runs in C (``bytes.replace``, ``split
 from __future__ import annotations
 
 import binascii
+from collections.abc import Iterator
 from enum import StrEnum
 from itertools import accumulate, islice
 from typing import NamedTuple
@@ -272,18 +273,30 @@ class Deframer:
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         """Take raw serial bytes; return the good frames they complete, in order."""
+        return list(self.iter_frames(data))
+
+    def iter_frames(self, data: bytes | bytearray | memoryview) -> Iterator[Frame]:
+        """Like ``feed``, but each frame is decoded only when the caller asks for it, so a
+        change of ``accm`` or ``mru`` made between two frames applies from the next one.
+
+        The link needs this: the frame after the LCP Configure-Ack that opens LCP may be
+        in the same read, already sent with the negotiated ACCM (RFC 1662 7.1). Consume
+        the iterator to the end before feeding more.
+        """
         data = bytes(data)  # no copy for bytes; frames must not share a caller's buffer
         self.bytes += len(data)
         if _FLAG not in data:
             self._extend_tail(data)
-            return []
+            return
         segments = data.split(_FLAG)
         frames: list[Frame] = []
         self._close_first(segments[0], frames)
+        yield from frames
         for segment in segments[1:-1]:
+            frames.clear()
             self._close(segment, frames)
+            yield from frames
         self._extend_tail(segments[-1])
-        return frames
 
     def _extend_tail(self, data: bytes) -> None:
         """Keep ``data`` (no flag in it) as part of the unterminated frame, bounded."""

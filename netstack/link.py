@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from .auth import ChapClient, ChapServer, PapClient, PapServer, Authentication
+from .auth import Authentication, ChapClient, ChapServer, PapClient, PapServer
 from .config import AuthProtocol, LinkConfig
 from .events import (
     DeliverPacket,
@@ -141,7 +141,7 @@ class Link:
 
     def receive_bytes(self, data: bytes, now: float) -> list[Output]:
         """Bytes from the serial line, in any chunking."""
-        for protocol, info in self._deframer.feed(data):
+        for protocol, info in self._deframer.iter_frames(data):
             self._keepalive.heard_from_peer()
             if protocol == Protocol.IPV4 and self._ipv4_open:
                 self._packets_in += 1

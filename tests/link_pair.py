@@ -42,6 +42,8 @@ class Faults:
     reorder: float = 0.0
     corrupt: float = 0.0
     latency: float = 0.01
+    whole_writes: bool = False
+    """Deliver each write as one chunk, as a serial read often does, instead of frames."""
     drop: Callable[[int], bool] | None = None
     """Drop every frame whose PPP protocol this returns True for (a peer that ignores it)."""
 
@@ -84,6 +86,9 @@ class Pair:
         for output in outputs:
             if isinstance(output, WriteSerial):
                 side.wire_bytes.append(output.data)
+                if self.faults.whole_writes:
+                    self._send(side, output.data)
+                    continue
                 for frame in _FRAME.findall(output.data):
                     self._send(side, frame)
             elif isinstance(output, DeliverPacket):

@@ -354,3 +354,19 @@ def test_dns_not_offered_gives_none() -> None:
     assert pair.run_until(lambda: both_up(pair))
     assert last_info(pair).dns == ()
     assert last_info(pair).local_ipv4 == ipaddress.IPv4Address("198.51.100.2")
+
+
+def test_frames_after_the_configure_ack_in_the_same_read_use_the_new_accm() -> None:
+    """Regression: the peer's first frames after LCP opens are sent with ACCM 0 and may
+    share one read with the Configure-Ack; decoding them with the default ACCM deleted
+    their control characters (bad FCS). The server opens late, so the client's
+    retransmitted request finds it in Ack-Rcvd: its answer is Ack + CHAP + ... at once."""
+    server = answering_config(require_auth=AuthProtocol.CHAP_MD5, secrets=SECRETS)
+    pair = Pair(LinkConfig(**ALICE), server, faults=Faults(whole_writes=True))  # type: ignore[arg-type]
+    pair._handle(pair.client, pair.client.link.open(0.0))  # noqa: SLF001
+    pair._queue.clear()  # noqa: SLF001 - the first request is lost: the server is not up
+    pair.now = 1.0
+    pair._handle(pair.server, pair.server.link.open(pair.now))  # noqa: SLF001
+    assert pair.run_until(lambda: both_up(pair))
+    for side in (pair.client, pair.server):
+        assert side.link.statistics().drops == {}
