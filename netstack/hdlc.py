@@ -191,10 +191,12 @@ class Framer:
         if protocol == LCP:
             return self._encode_lcp(bytes(info))
         header = b"" if self.acfc else _HEADER
-        if self.pfc and protocol < 0x100 and (info or not self.acfc):
+        if self.pfc and protocol < 0xFF and (info or not self.acfc):
             # RFC 1661 6.5: only protocols whose upper octet is zero can be compressed.
             # Compression is optional per packet: skip it where the frame would shrink
-            # to 3 octets, which receivers must discard as too short (RFC 1662 4.3).
+            # to 3 octets, which receivers must discard as too short (RFC 1662 4.3), and
+            # for 0x00FF, which one octet would make look like the Address field (IANA
+            # reserves 0x00FF: "compression inefficient").
             header += bytes((protocol,))
         else:
             header += protocol.to_bytes(2, "big")
