@@ -67,7 +67,8 @@ def encode(
     frame = bytearray()
     if not acfc:
         frame += bytes((0xFF, 0x03))
-    if pfc and protocol < 0x100 and (info or not acfc):  # else only 3 octets (RFC 1662 4.3)
+    # Not 0x00FF: one octet FF would read as the Address field. Not 3-octet frames (4.3).
+    if pfc and protocol < 0xFF and (info or not acfc):
         frame.append(protocol)
     else:
         frame += bytes((protocol >> 8, protocol & 0xFF))
