@@ -12,9 +12,9 @@ import ipaddress
 from dataclasses import dataclass, field, replace
 
 from .config import LinkConfig, Role
-from .fsm import Event, State
-from .numbers import Code, IpcpOption
-from .packet import ControlPacket, Option, has_valid_length, judge_request
+from .ncp import NcpNegotiator
+from .numbers import IpcpOption
+from .packet import Option, has_valid_length
 
 _ZERO = ipaddress.IPv4Address(0)
 _LENGTHS = {IpcpOption.IP_ADDRESS: 4, IpcpOption.PRIMARY_DNS: 4, IpcpOption.SECONDARY_DNS: 4}
@@ -27,7 +27,7 @@ class IpcpOptions:
     dns: dict[int, ipaddress.IPv4Address] = field(default_factory=dict)
 
 
-class IpcpNegotiator:
+class IpcpNegotiator(NcpNegotiator):
     """The IPCP side of the automaton callbacks."""
 
     def __init__(self, config: LinkConfig) -> None:
@@ -86,10 +86,6 @@ class IpcpNegotiator:
         self.want = IpcpOptions(address, dns)
         return True
 
-    def check_request(self, options: list[Option], reject_naks: bool) -> tuple[Code, list[Option]]:
-        code, reply = judge_request(options, self._judge, reject_naks)
-        return Code(code), reply
-
     def _judge(self, option: Option) -> Option | None:
         # IP-Compression-Protocol (VJ), the deprecated IP-Addresses, NBNS and anything
         # unknown fall through to Reject (RFC 1661 5.4: echoed byte for byte).
@@ -112,12 +108,6 @@ class IpcpNegotiator:
 
     def peer_request_acked(self, options: list[Option]) -> None:
         self.peer = _decode(options)
-
-    def classify_extra(self, packet: ControlPacket, state: State) -> Event | None:
-        return None  # IPCP has only codes 1 to 7 (RFC 1332 2)
-
-    def echo_reply(self, request: ControlPacket) -> bytes | None:
-        return None
 
 
 def _decode(options: list[Option]) -> IpcpOptions:

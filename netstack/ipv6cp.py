@@ -8,16 +8,16 @@ IPv6-Compression-Protocol is always rejected.
 from __future__ import annotations
 
 from .config import LinkConfig, Role
-from .fsm import Event, State
-from .numbers import Code, Ipv6cpOption
-from .packet import ControlPacket, Option, has_valid_length, judge_request
+from .ncp import NcpNegotiator
+from .numbers import Ipv6cpOption
+from .packet import Option, has_valid_length
 from .rng import Rng
 
 _ZERO_ID = bytes(8)
 _LENGTHS = {Ipv6cpOption.INTERFACE_IDENTIFIER: 8}
 
 
-class Ipv6cpNegotiator:
+class Ipv6cpNegotiator(NcpNegotiator):
     """The IPV6CP side of the automaton callbacks."""
 
     def __init__(self, config: LinkConfig, rng: Rng) -> None:
@@ -64,10 +64,6 @@ class Ipv6cpNegotiator:
             self.want = None
         return True
 
-    def check_request(self, options: list[Option], reject_naks: bool) -> tuple[Code, list[Option]]:
-        code, reply = judge_request(options, self._judge, reject_naks)
-        return Code(code), reply
-
     def _judge(self, option: Option) -> Option | None:
         if not has_valid_length(option, _LENGTHS):
             return None
@@ -85,12 +81,6 @@ class Ipv6cpNegotiator:
 
     def peer_request_acked(self, options: list[Option]) -> None:
         self.peer = _identifier(options)
-
-    def classify_extra(self, packet: ControlPacket, state: State) -> Event | None:
-        return None
-
-    def echo_reply(self, request: ControlPacket) -> bytes | None:
-        return None
 
 
 def _identifier(options: list[Option]) -> bytes | None:

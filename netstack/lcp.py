@@ -15,8 +15,9 @@ from dataclasses import dataclass, replace
 from .config import AuthProtocol, LinkConfig, Role
 from .errors import MalformedPacket
 from .fsm import Event, State
+from .ncp import OptionJudge
 from .numbers import CHAP_MD5, Code, LcpOption, Protocol
-from .packet import ControlPacket, Option, has_valid_length, judge_request
+from .packet import ControlPacket, Option, has_valid_length
 from .rng import Rng
 
 _U16 = struct.Struct("!H")
@@ -51,7 +52,7 @@ class LcpOptions:
     acfc: bool = False
 
 
-class LcpNegotiator:
+class LcpNegotiator(OptionJudge):
     """The LCP half of the automaton callbacks, plus Echo/Discard/Protocol-Reject."""
 
     def __init__(self, config: LinkConfig, rng: Rng) -> None:
@@ -164,10 +165,6 @@ class LcpNegotiator:
         return replace(w, **change) if change else w
 
     # ----- the peer's request -----
-    def check_request(self, options: list[Option], reject_naks: bool) -> tuple[Code, list[Option]]:
-        code, reply = judge_request(options, self._judge, reject_naks)
-        return Code(code), reply
-
     def _judge(self, option: Option) -> Option | None:
         """The option itself (acceptable), a Nak'd replacement, or None (reject)."""
         kind, value = option
