@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, replace
+from typing import Any
 
 from .config import AuthProtocol, LinkConfig, Role
 from .errors import MalformedPacket
@@ -38,6 +39,15 @@ _AUTH_VALUES = {
     AuthProtocol.CHAP_MD5: _U16.pack(Protocol.CHAP) + bytes((CHAP_MD5,)),
 }
 _AUTH_BY_VALUE = {value: proto for proto, value in _AUTH_VALUES.items()}
+# What an option of ours goes back to when we stop asking for it (Reject, or Max-Failure).
+_NOT_ASKED: dict[int, dict[str, Any]] = {
+    LcpOption.MRU: {"mru": DEFAULT_MRU},
+    LcpOption.ACCM: {"accm": None},
+    LcpOption.AUTH_PROTOCOL: {"auth": None},
+    LcpOption.MAGIC_NUMBER: {"magic": 0},
+    LcpOption.PFC: {"pfc": False},
+    LcpOption.ACFC: {"acfc": False},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,15 +163,7 @@ class LcpNegotiator(OptionJudge):
 
     @staticmethod
     def _without(w: LcpOptions, kind: int) -> LcpOptions:
-        defaults = {
-            LcpOption.MRU: {"mru": DEFAULT_MRU},
-            LcpOption.ACCM: {"accm": None},
-            LcpOption.AUTH_PROTOCOL: {"auth": None},
-            LcpOption.MAGIC_NUMBER: {"magic": 0},
-            LcpOption.PFC: {"pfc": False},
-            LcpOption.ACFC: {"acfc": False},
-        }
-        change = defaults.get(kind)  # type: ignore[call-overload]
+        change = _NOT_ASKED.get(kind)
         return replace(w, **change) if change else w
 
     # ----- the peer's request -----

@@ -15,6 +15,7 @@ session is over; only an LCP Terminate exchange still in progress is finished.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import struct
 from collections import Counter
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from .auth import Authentication, ChapClient, ChapServer, PapClient, PapServer
-from .config import AuthProtocol, LinkConfig
+from .config import AuthProtocol, LinkConfig, Role
 from .events import (
     DeliverPacket,
     DownReason,
@@ -111,7 +112,7 @@ class Link:
         self._heard_lcp = False
         self._peer_terminated = False
         self._rejected: set[int] = set()
-        self._echo_id = rng.randrange(256)
+        self._lcp_identifier = rng.randrange(256)  # for the LCP packets the link sends
         self._echo_replies_seen = 0
         self._drops: Counter[str] = Counter()
         self._frames_out = self._bytes_out = self._packets_in = self._packets_out = 0
@@ -292,16 +293,16 @@ class Link:
             self._apply(ncp.protocol_rejected(now), now)
 
     def _protocol_reject(self, protocol: int, info: bytes) -> None:
-        self._echo_id = (self._echo_id + 1) & 0xFF
         data = (_U16.pack(protocol) + info)[: max(self.lcp.peer.mru - 4, 2)]
-        self._transmit(
-            Protocol.LCP, ControlPacket(Code.PROTOCOL_REJECT, self._echo_id, data).emit()
-        )
+        self._send_lcp(Code.PROTOCOL_REJECT, data)
 
     def _send_echo_request(self) -> None:
-        self._echo_id = (self._echo_id + 1) & 0xFF
-        packet = ControlPacket(Code.ECHO_REQUEST, self._echo_id, _U32.pack(self.lcp.ours.magic))
-        self._transmit(Protocol.LCP, packet.emit())
+        self._send_lcp(Code.ECHO_REQUEST, _U32.pack(self.lcp.ours.magic))
+
+    def _send_lcp(self, code: Code, data: bytes) -> None:
+        """An LCP packet the link itself originates (not the automaton's)."""
+        self._lcp_identifier = (self._lcp_identifier + 1) & 0xFF
+        self._transmit(Protocol.LCP, ControlPacket(code, self._lcp_identifier, data).emit())
 
     # --------------------------------------------------------- layer signals
     def _apply(self, outputs: Iterable[AutomatonOutput], now: float) -> None:
@@ -469,7 +470,7 @@ class Link:
         used = self.lcp.auth_we_do or self.lcp.auth_peer_does
         ipv4 = self._ipv4_open
         dns = tuple(a for a in self.ipcp.ours.dns.values() if _usable(a)) if ipv4 else ()
-        if ipv4 and self.config.role.value == "answering":
+        if ipv4 and self.config.role == Role.ANSWERING:
             dns = self.config.dns
         return LinkInfo(
             mru=ours.mru,
@@ -483,5 +484,5 @@ class Link:
         )
 
 
-def _usable(address: object) -> bool:
-    return address is not None and int(address) != 0  # type: ignore[call-overload]
+def _usable(address: ipaddress.IPv4Address | None) -> bool:
+    return address is not None and not address.is_unspecified

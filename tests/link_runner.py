@@ -52,8 +52,8 @@ class LinkRunner:
         """Every DeliverPacket's IP packet, in order."""
         self.bytes_written = 0
         self.bytes_read = 0
-        self._next_event = 0  # run_until looks at events from here on
-        self._next_packet = 0  # wait_packet likewise for packets
+        self._cursor = {"event": 0, "packet": 0}
+        """Where run_until (events) and wait_packet (packets) look from next."""
 
     # --- actions ---
 
@@ -88,28 +88,24 @@ class LinkRunner:
     def run_until(self, predicate: Callable[[object], bool], timeout: float) -> object:
         """Pump until an event not returned before satisfies ``predicate``; return it.
         Events older than the last one returned are not looked at again."""
-        deadline = time.monotonic() + timeout
-        while True:
-            while self._next_event < len(self.events):
-                event = self.events[self._next_event]
-                self._next_event += 1
-                if predicate(event):
-                    return event
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"no matching event within {timeout} s; {self.describe()}")
-            self._pump_once(deadline)
+        return self._wait_for("event", self.events, predicate, timeout)
 
     def wait_packet(self, predicate: Callable[[bytes], bool], timeout: float) -> bytes:
         """Pump until a delivered packet not returned before satisfies ``predicate``."""
+        return self._wait_for("packet", self.packets, predicate, timeout)
+
+    def _wait_for(self, kind: str, items: list[Any], predicate: Callable[[Any], bool],
+                  timeout: float) -> Any:
+        """The first item of ``items`` past this kind's cursor that ``predicate`` takes."""
         deadline = time.monotonic() + timeout
         while True:
-            while self._next_packet < len(self.packets):
-                packet = self.packets[self._next_packet]
-                self._next_packet += 1
-                if predicate(packet):
-                    return packet
+            while self._cursor[kind] < len(items):
+                item = items[self._cursor[kind]]
+                self._cursor[kind] += 1
+                if predicate(item):
+                    return item
             if time.monotonic() >= deadline:
-                raise AssertionError(f"no matching packet within {timeout} s; {self.describe()}")
+                raise AssertionError(f"no matching {kind} within {timeout} s; {self.describe()}")
             self._pump_once(deadline)
 
     def pump(self, duration: float) -> list[object]:
