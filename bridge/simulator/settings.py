@@ -1,0 +1,114 @@
+"""Everything ``pppbridge simulate`` can be told: the profile and the faults to play.
+
+One frozen value, checked once (``UsageError`` with a message a person can act on). The
+faults that can also change while a session runs (over the control socket) start from
+here and live on in the modem's mutable state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from netstack.errors import UsageError
+from netstack.secret import Secret
+
+
+class Registration(Enum):
+    """What the network answers to the modem's attach (27.007 +CREG <stat>)."""
+
+    HOME = 1
+    ROAMING = 5
+    DENIED = 3
+    SEARCHING = 2
+    """Never finds a network."""
+
+
+class DialResult(Enum):
+    CONNECT = "connect"
+    NO_CARRIER = "no-carrier"
+    BUSY = "busy"
+    NO_DIALTONE = "no-dialtone"
+    NO_ANSWER = "no-answer"
+
+
+class NetworkAuth(Enum):
+    """The authentication the network asks of the PPP client when the PDP context has none."""
+
+    NONE = "none"
+    PAP = "pap"
+    CHAP = "chap"
+
+
+BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    profile: str = "generic"
+    """Vendor profile name (``bridge.simulator.profiles.PROFILES``)."""
+    pin: str | None = None
+    """The SIM asks for this PIN at start; None: no PIN lock."""
+    puk: str = "12345678"
+    """Unblocks the SIM after three wrong PINs."""
+    registration: Registration = Registration.HOME
+    registration_delay: float = 0.0
+    """Seconds from radio on (with SIM ready) to the registration result."""
+    pdp_refuse: bool = False
+    """+CGACT (and dialling) is refused by the network."""
+    refuse_code: int = 133
+    """The +CME ERROR code of a refused activation (133: service option not subscribed)."""
+    dial_result: DialResult = DialResult.CONNECT
+    auth: NetworkAuth = NetworkAuth.NONE
+    user: str = "test"
+    password: Secret = field(default_factory=lambda: Secret("secret"))
+    """Credentials the network accepts when it requires PAP/CHAP and +CGAUTH set none."""
+    reject_ipv6cp: bool = False
+    """Protocol-Reject IPV6CP: PPP without IPv6, common on NB-IoT."""
+    drop_after: float | None = None
+    """Seconds after CONNECT to drop the carrier (NO CARRIER, no LCP Terminate)."""
+    terminate_after: float | None = None
+    """Seconds after CONNECT to send LCP Terminate-Request."""
+    silent_after: float | None = None
+    """Seconds after CONNECT to go silent (nothing sent, echoes unanswered)."""
+    renegotiate_after: float | None = None
+    """Seconds after CONNECT to renegotiate LCP while Opened."""
+    corrupt_rate: float = 0.0
+    """Fraction (0..1) of PPP frames sent with a corrupted byte (bad FCS)."""
+    baud: int | None = None
+    """Throttle the line to this rate (10 bits a byte); None: unlimited."""
+    latency: float = 0.0
+    """Seconds added to every packet in each direction between the link and the network."""
+    messy: bool = False
+    """Behave like logs from real devices: split replies, URCs mid-response, and so on."""
+    quirks: bool = True
+    """Play the profile's PPP quirk."""
+    seed: int | None = None
+    """Seed of the fault dice (corruption, messy splits); None: random."""
+
+    def __post_init__(self) -> None:
+        from .profiles import PROFILES
+
+        if self.profile not in PROFILES:
+            raise UsageError(
+                f"unknown profile {self.profile!r}; choose one of {', '.join(PROFILES)}"
+            )
+        if self.pin is not None and not (self.pin.isdigit() and 4 <= len(self.pin) <= 8):
+            raise UsageError("the SIM PIN must be 4 to 8 digits")
+        if not (self.puk.isdigit() and len(self.puk) == 8):
+            raise UsageError("the SIM PUK must be 8 digits")
+        if self.registration_delay < 0 or self.latency < 0:
+            raise UsageError("delays and latency cannot be negative")
+        for name in ("drop_after", "terminate_after", "silent_after", "renegotiate_after"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise UsageError(f"{name.replace('_', '-')} cannot be negative")
+        if not 0.0 <= self.corrupt_rate <= 1.0:
+            raise UsageError("the corruption rate is a fraction between 0 and 1")
+        if self.baud is not None and self.baud not in BAUD_RATES:
+            rates = ", ".join(str(rate) for rate in BAUD_RATES)
+            raise UsageError(f"baud rate {self.baud} is not one of {rates} (or unlimited)")
+        if not 1 <= self.refuse_code <= 999:
+            raise UsageError("the +CME ERROR code must be between 1 and 999")
+        if not isinstance(self.password, Secret):
+            raise UsageError("password must be a netstack.secret.Secret")
