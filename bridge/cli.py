@@ -2,8 +2,8 @@
 
 Parses arguments and dispatches to a command. Bad arguments end in argparse's usage
 message and exit status 2, never in a traceback. ``selftest`` runs the whole PPP stack
-over a pseudo-terminal; ``run`` and ``simulate`` are reserved names that do not work
-yet: they say so and exit with status 2.
+over a pseudo-terminal; ``simulate`` runs the modem simulator; ``run`` is a reserved name
+that does not work yet: it says so and exits with status 2.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ COMMANDS = {
     "simulate": "run the built-in modem simulator on a pseudo-terminal",
 }
 """Subcommand name -> one-line help."""
-IMPLEMENTED = {"selftest"}
+IMPLEMENTED = {"selftest", "simulate"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, help_text in COMMANDS.items():
         shown = help_text if name in IMPLEMENTED else f"{help_text} (not implemented yet)"
-        commands.add_parser(name, help=shown, description=help_text)
+        sub = commands.add_parser(name, help=shown, description=help_text)
+        if name == "simulate":
+            from .simulator.arguments import add_arguments
+
+            add_arguments(sub)
     return parser
 
 
@@ -45,5 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .selftest import main as selftest
 
         return selftest()
+    if args.command == "simulate":
+        from .simulator.arguments import simulate
+
+        return simulate(args)
     print(f"pppbridge {args.command}: not implemented yet", file=sys.stderr)
     return EXIT_NOT_IMPLEMENTED

@@ -10,13 +10,13 @@ import ipaddress
 import os
 import random
 import secrets
-import struct
 import sys
 import tty
 from typing import TextIO
 
 from netstack.config import AuthProtocol, LinkConfig, Role
 from netstack.events import DeliverPacket, LinkDown, LinkUp, Output
+from netstack.ipwire import build_icmp_echo, echo_reply_for, parse_ip
 from netstack.link import Link
 from netstack.secret import Secret
 
@@ -24,35 +24,6 @@ from .pump import LinkPump
 
 A4 = ipaddress.IPv4Address
 CLIENT, GATEWAY, DNS = A4("198.51.100.2"), A4("198.51.100.1"), A4("198.51.100.53")
-
-
-def checksum(data: bytes) -> int:
-    """RFC 1071 Internet checksum."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def icmp_echo(src: A4, dst: A4, kind: int, ident: int, seq: int, payload: bytes) -> bytes:
-    icmp = struct.pack("!BBHHH", kind, 0, 0, ident, seq) + payload
-    icmp = icmp[:2] + struct.pack("!H", checksum(icmp)) + icmp[4:]
-    header = struct.pack(
-        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), 0, 0, 64, 1, 0, src.packed, dst.packed
-    )
-    header = header[:10] + struct.pack("!H", checksum(header)) + header[12:]
-    return header + icmp
-
-
-def echo_reply_for(packet: bytes) -> bytes | None:
-    """The answer of a host to an IPv4 ICMP echo request, or None."""
-    if len(packet) < 28 or packet[0] != 0x45 or packet[9] != 1 or packet[20] != 8:
-        return None
-    ident, seq = struct.unpack_from("!HH", packet, 24)
-    src, dst = A4(packet[12:16]), A4(packet[16:20])
-    return icmp_echo(dst, src, 0, ident, seq, packet[28:])
 
 
 async def selftest(out: TextIO, timeout: float = 20.0) -> int:
@@ -106,10 +77,14 @@ async def selftest(out: TextIO, timeout: float = 20.0) -> int:
                 return 1
             for seq in range(3):
                 start = asyncio.get_running_loop().time()
-                client_pump.send_packet(icmp_echo(CLIENT, GATEWAY, 8, 1, seq, b"pppbridge"))
+                client_pump.send_packet(
+                    build_icmp_echo(
+                        CLIENT, GATEWAY, reply=False, ident=1, seq=seq, payload=b"pppbridge"
+                    )
+                )
                 reply = await replies.get()
                 rtt = (asyncio.get_running_loop().time() - start) * 1000
-                source = A4(reply[12:16])
+                source = parse_ip(reply).src
                 print(
                     f"selftest: {len(reply)} bytes from {source}: seq={seq} {rtt:.2f} ms", file=out
                 )

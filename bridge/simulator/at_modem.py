@@ -91,6 +91,8 @@ class Modem:
         self._line = bytearray()
         self._last_line = ""
         self._connect_at: float | None = None
+        self._held: list[bytes] = []
+        """PPP bytes held until ``_connect_at`` (tidy mode: not in CONNECT's write)."""
         self._scheduled: dict[str, float] = {}
         self._escape = _EscapeDetector()
         self._out: list[object] = []
@@ -119,7 +121,7 @@ class Modem:
     def from_network(self, packet: bytes, now: float) -> list[object]:
         """An IP packet from the operator network for the client."""
         self.now = now
-        if self.mode is Mode.ONLINE and self.session is not None and self._connect_at is None:
+        if self.mode is Mode.ONLINE and self.session is not None:
             self._session(self.session.from_network(packet, now))
         return self._take()
 
@@ -135,15 +137,17 @@ class Modem:
         self.now = now
         if self.radio.expire(now):
             self._radio_changed(True)
-        if self._connect_at is not None and now >= self._connect_at and self.session:
+        if self._connect_at is not None and now >= self._connect_at:
             self._connect_at = None
-            self._session(self.session.start(now))
+            if self._held:
+                self._write(b"".join(self._held))
+                self._held.clear()
         self._escape_timer(now)
         for name, when in list(self._scheduled.items()):
             if now >= when:
                 del self._scheduled[name]
                 self.fault(name, now)
-        if self.session is not None and self.mode is Mode.ONLINE and self._connect_at is None:
+        if self.session is not None and self.mode is Mode.ONLINE:
             self._session(self.session.handle_timer(now))
         return self._take()
 
@@ -308,7 +312,9 @@ class Modem:
             # Seen in field logs: CONNECT and the first LCP frame in the same read.
             self._session(self.session.start(now), merge_with_last=True)
         else:
+            # The link listens at once; its first frame follows CONNECT a moment later.
             self._connect_at = now + TIDY_CONNECT_DELAY
+            self._session(self.session.start(now))
         for name, after in (
             ("drop", self.settings.drop_after),
             ("terminate", self.settings.terminate_after),
@@ -344,7 +350,11 @@ class Modem:
                  announce: bool = True) -> None:
         for output in outputs:
             if isinstance(output, WriteSerial):
-                if self.mode is Mode.ONLINE:
+                if self.mode is not Mode.ONLINE:
+                    continue
+                if self._connect_at is not None:
+                    self._held.append(output.data)
+                else:
                     self._write(output.data, merge_with_last)
             elif isinstance(output, SessionEnded):
                 self._end_call(output.reason, announce)
@@ -357,6 +367,7 @@ class Modem:
             context.active = False
         self.session = None
         self._connect_at = None
+        self._held.clear()
         self._scheduled.clear()
         self._escape.reset(self.now)
         was_online = self.mode is Mode.ONLINE

@@ -106,6 +106,7 @@ class DataSession:
             rng,
         )
         self.silent = False
+        self.corrupt_rate = call.corrupt_rate
         self.ended = False
         self.opened_at = now
         self._ra_sent = False
@@ -199,7 +200,7 @@ class DataSession:
         self._note(
             "ppp",
             f"up: client {info.peer_ipv4 or '-'} dns {','.join(map(str, info.dns)) or '-'}"
-            f" ipv6 {'fe80::' + info.peer_interface_id.hex() if info.peer_interface_id else '-'}"
+            f" ipv6 {info.peer_ipv6_link_local or '-'}"
             f" auth {info.auth or 'none'} mtu {info.mtu}",
         )
         if self.link.ipv6_ready and not self._ra_sent:
@@ -229,7 +230,7 @@ class DataSession:
                 for frame in self._quirk_in.iter_frames(data)
             )
         self._capture(data, sent=True)
-        if self.call.corrupt_rate:
+        if self.corrupt_rate:
             data = self._corrupt(data)
         self._out.append(WriteSerial(data))
 
@@ -237,7 +238,7 @@ class DataSession:
         """Flip one byte inside some frames: the peer sees a bad FCS (RFC 1662 4.3)."""
         segments = data.split(b"\x7e")
         for index, segment in enumerate(segments):
-            if len(segment) > 2 and self._rng.random() < self.call.corrupt_rate:
+            if len(segment) > 2 and self._rng.random() < self.corrupt_rate:
                 at = self._rng.randrange(1, len(segment) - 1)
                 flipped = segment[at] ^ 0x55
                 if flipped in (_FLAG, _ESCAPE):

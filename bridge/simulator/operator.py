@@ -432,6 +432,32 @@ def _bound_socket(undo: contextlib.ExitStack, family: int, kind: int, port: int)
     return sock
 
 
+def remove_stale_namespaces() -> list[str]:
+    """Remove ``pppsim-<pid>-<n>`` namespaces whose simulator process is gone (killed with
+    SIGKILL before it could clean up); only names this module makes are touched."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for name in netns.listnetns():
+            parts = name.split("-")
+            if len(parts) != 3 or parts[0] != "pppsim" or not parts[1].isdigit():
+                continue
+            if _alive(int(parts[1])):
+                continue
+            _remove_netns(name)
+            removed.append(name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _remove_netns(name: str) -> None:
     try:
         netns.remove(name)

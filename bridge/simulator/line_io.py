@@ -1,0 +1,189 @@
+"""The serial line of the simulated modem: a pseudo-terminal, paced like a real UART.
+
+``open_line`` gives the descriptor to serve: a new pty (we keep its other end open, so a
+client closing and reopening it never makes our reads fail), a pty made and symlinked at
+a path the user chose, or an existing terminal (the pppd VM's pty). ``PacedLine`` writes
+without blocking and, when asked, throttles both directions to a baud rate (10 bits per
+byte: start, 8 data, stop) and, in ``--messy`` mode, splits AT replies across several
+writes at random places, as modems on real UARTs are seen to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import random
+import stat
+import tty
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from netstack.errors import UsageError
+
+_READ_SIZE = 65536
+_PACE_CHUNK = 64
+"""Bytes released at a time when throttled, so a long frame trickles out as on a UART."""
+MESSY_GAP = (0.002, 0.015)
+"""Seconds between the pieces of a split reply in ``--messy`` mode."""
+
+
+@dataclass
+class Line:
+    fd: int
+    device: str
+    """The path a client opens."""
+    cleanup: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for undo in reversed(self.cleanup):
+            with contextlib.suppress(OSError):
+                undo()
+        self.cleanup.clear()
+
+
+def open_line(path: str | None) -> Line:
+    """The line to serve: see the module docstring. Raises UsageError for a bad path."""
+    if path is not None and (os.path.exists(path) or os.path.islink(path)):
+        if os.path.islink(path) and not os.path.exists(path):
+            raise UsageError(f"{path} is a dangling symlink; remove it or choose another --link")
+        if not stat.S_ISCHR(os.stat(path).st_mode):
+            raise UsageError(f"{path} exists and is not a terminal; choose another --link")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError as exc:
+            raise UsageError(f"cannot open {path}: {exc.strerror}") from None
+        if os.isatty(fd):
+            tty.setraw(fd)
+        return Line(fd, path, [lambda: os.close(fd)])
+    controller, device_fd = os.openpty()
+    tty.setraw(controller)
+    tty.setraw(device_fd)
+    os.set_blocking(controller, False)
+    device = os.ttyname(device_fd)
+    line = Line(controller, device, [lambda: os.close(controller), lambda: os.close(device_fd)])
+    if path is not None:
+        try:
+            os.symlink(device, path)
+        except OSError as exc:
+            line.close()
+            raise UsageError(f"cannot create the --link symlink {path}: {exc.strerror}") from None
+        line.cleanup.append(lambda: os.unlink(path))
+        line.device = path
+    return line
+
+
+class PacedLine:
+    """Non-blocking reads and writes on the line, throttled to ``baud`` when set."""
+
+    def __init__(
+        self,
+        fd: int,
+        on_data: Callable[[bytes], None],
+        on_error: Callable[[str], None],
+        rng: random.Random,
+    ) -> None:
+        self._fd = fd
+        self._on_data = on_data
+        self._on_error = on_error
+        self._rng = rng
+        self._loop = asyncio.get_running_loop()
+        self.baud: int | None = None
+        self.messy = False
+        self._out: collections.deque[tuple[float, bytes]] = collections.deque()
+        self._out_busy = self._in_busy = 0.0
+        self._writing = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+        self.bytes_in = self.bytes_out = 0
+        os.set_blocking(fd, False)
+        self._loop.add_reader(fd, self._readable)
+
+    def close(self) -> None:
+        self._closed = True
+        self._loop.remove_reader(self._fd)
+        self._loop.remove_writer(self._fd)
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def write(self, data: bytes) -> None:
+        now = self._loop.time()
+        pieces = self._split(data) if self.messy and b"\x7e" not in data else [data]
+        at = max(now, self._out[-1][0]) if self._out else now
+        for index, piece in enumerate(pieces):
+            if index:
+                at += self._rng.uniform(*MESSY_GAP)
+            for chunk in self._paced(piece):
+                at, self._out_busy = self._release(at, len(chunk), self._out_busy)
+                self._out.append((at, chunk))
+        self._flush()
+
+    def _split(self, data: bytes) -> list[bytes]:
+        """Cut a reply anywhere: inside ``OK``, between CR and LF..."""
+        if len(data) < 2:
+            return [data]
+        cuts = sorted(self._rng.sample(range(1, len(data)), min(3, len(data) - 1)))
+        return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+
+    def _paced(self, data: bytes) -> list[bytes]:
+        if self.baud is None:
+            return [data]
+        return [data[i : i + _PACE_CHUNK] for i in range(0, len(data), _PACE_CHUNK)]
+
+    def _release(self, at: float, size: int, busy: float) -> tuple[float, float]:
+        """When ``size`` bytes have crossed the line: (release time, new busy-until)."""
+        if self.baud is None:
+            return at, at
+        done = max(at, busy) + size * 10 / self.baud
+        return done, done
+
+    def _flush(self) -> None:
+        if self._closed:
+            return
+        now = self._loop.time()
+        while self._out and self._out[0][0] <= now:
+            at, chunk = self._out[0]
+            try:
+                written = os.write(self._fd, chunk)
+            except BlockingIOError:
+                written = 0
+            except OSError as exc:
+                self._out.clear()
+                self._on_error(f"write failed: {exc.strerror}")
+                return
+            self.bytes_out += written
+            if written < len(chunk):
+                self._out[0] = (at, chunk[written:])
+                if not self._writing:
+                    self._writing = True
+                    self._loop.add_writer(self._fd, self._writable)
+                return
+            self._out.popleft()
+        if self._out:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = self._loop.call_at(self._out[0][0], self._flush)
+
+    def _writable(self) -> None:
+        self._writing = False
+        self._loop.remove_writer(self._fd)
+        self._flush()
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self._fd, _READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as exc:  # e.g. EIO: the other end of the terminal is gone for good
+            self._loop.remove_reader(self._fd)
+            self._on_error(f"read failed: {exc.strerror}")
+            return
+        if not data:
+            return
+        self.bytes_in += len(data)
+        if self.baud is None:
+            self._on_data(data)
+            return
+        at, self._in_busy = self._release(self._loop.time(), len(data), self._in_busy)
+        self._loop.call_at(at, self._on_data, data)
