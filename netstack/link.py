@@ -391,7 +391,10 @@ class Link:
     def _ncp_signal(self, signal: LayerSignal, now: float) -> None:
         protocol = signal.protocol
         if signal.signal == Signal.UP:
-            if protocol == Protocol.IPCP and not _usable(self.ipcp.ours.address):
+            # Only a client needs an address of its own; an answering side may, like
+            # u-blox SARA-R412M, announce none.
+            client = self.config.role is Role.CLIENT
+            if protocol == Protocol.IPCP and client and not _usable(self.ipcp.ours.address):
                 self._detail = "the peer gave us no IPv4 address"
                 self._apply(self._ncps[protocol].close(now, b"no address"), now)
                 return
