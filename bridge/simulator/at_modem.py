@@ -146,7 +146,10 @@ class Modem:
         for name, when in list(self._scheduled.items()):
             if now >= when:
                 del self._scheduled[name]
-                self.fault(name, now)
+                # fault() returns (and so takes) everything pending, this fault's
+                # NO CARRIER and frames included: put it back, or it is lost.
+                taken = self.fault(name, now)
+                self._out = taken + self._out
         if self.session is not None and self.mode is Mode.ONLINE:
             self._session(self.session.handle_timer(now))
         return self._take()
@@ -196,7 +199,10 @@ class Modem:
         for byte in data:
             if self.echo:
                 echo.append(byte)
-            if byte == self.s_registers[3]:
+            if byte == ord("/") and self._line.strip().upper() == b"A":
+                # V.250 5.2.4: "A/" repeats the last line at once, no terminator needed.
+                self._line.append(byte)
+            if byte == self.s_registers[3] or self._line.strip().upper() == b"A/":
                 if echo:
                     self._write(bytes(echo))
                     echo.clear()
@@ -414,8 +420,16 @@ class Modem:
             self._write(text.encode("latin-1", "replace"))
 
     def _write(self, data: bytes, merge_with_last: bool = False) -> None:
-        if merge_with_last and self._out and isinstance(self._out[-1], WriteSerial):
-            data = self._out.pop().data + data  # type: ignore[union-attr]
+        if merge_with_last:
+            # The "< CONNECT" and "LCP starts" notes (and captured frames) sit between
+            # CONNECT's write and this one: look past them, or nothing is ever merged.
+            for index in range(len(self._out) - 1, -1, -1):
+                last = self._out[index]
+                if isinstance(last, WriteSerial):
+                    self._out[index] = WriteSerial(last.data + data)
+                    return
+                if not isinstance(last, (Note, CapturedFrame)):
+                    break
         self._out.append(WriteSerial(data))
 
     def _note(self, topic: str, text: str) -> None:

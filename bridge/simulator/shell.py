@@ -192,7 +192,7 @@ class Simulator:
             self._network.send(packet)
         elif self._responder is not None:
             for reply in self._responder.answer(packet):
-                self._deliver(reply)
+                self._from_network(reply)
 
     def _from_network(self, packet: bytes) -> None:
         self._later(self._deliver, packet)
