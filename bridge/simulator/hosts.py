@@ -366,8 +366,11 @@ class LocalResponder:
 
 
 def echo_request(plan: NetworkPlan, dst: IpAddress, ident: int, seq: int, payload: bytes) -> bytes:
-    """An echo request from the plan's echo host of ``dst``'s family to the client."""
-    src: IpAddress = plan.echo_ipv4 if isinstance(dst, IPv4Address) else plan.echo_ipv6
+    """An echo request from the network to the client: from the gateway over IPv4 (the
+    PPP peer, the one address a PPP client always has a route to: pppd adds no default
+    route) and from the echo host over IPv6 (the Router Advertisement made the gateway
+    the client's default router)."""
+    src: IpAddress = plan.gateway_ipv4 if isinstance(dst, IPv4Address) else plan.echo_ipv6
     return build_icmp_echo(src, dst, reply=False, ident=ident, seq=seq, payload=payload)
 
 
