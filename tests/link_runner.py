@@ -94,8 +94,9 @@ class LinkRunner:
         """Pump until a delivered packet not returned before satisfies ``predicate``."""
         return self._wait_for("packet", self.packets, predicate, timeout)
 
-    def _wait_for(self, kind: str, items: list[Any], predicate: Callable[[Any], bool],
-                  timeout: float) -> Any:
+    def _wait_for(
+        self, kind: str, items: list[Any], predicate: Callable[[Any], bool], timeout: float
+    ) -> Any:
         """The first item of ``items`` past this kind's cursor that ``predicate`` takes."""
         deadline = time.monotonic() + timeout
         while True:

@@ -37,8 +37,9 @@ class SimPair:
         responder: Callable[[bytes], list[bytes]] | None = None,
     ) -> None:
         self.now = 0.0
-        self.modem = Modem(settings or SimSettings(), rng=random.Random(seed), now=0.0,
-                           capture=capture)
+        self.modem = Modem(
+            settings or SimSettings(), rng=random.Random(seed), now=0.0, capture=capture
+        )
         self.line = bytearray()
         """Bytes from the modem not yet taken by ``read_text`` (command state)."""
         self.writes: list[bytes] = []
@@ -67,8 +68,7 @@ class SimPair:
     def lines(self) -> list[str]:
         text = bytes(self.line).decode("latin-1")
         self.line.clear()
-        return [line for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-                if line]
+        return [line for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if line]
 
     def dial(self, command: str = "ATD*99***1#", config: LinkConfig | None = None) -> list[str]:
         """Dial; on CONNECT attach a client Link (fed whatever followed CONNECT)."""

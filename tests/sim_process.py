@@ -47,13 +47,20 @@ class SimProcess:
 
     def start(self) -> str:
         command = [
-            sys.executable, "-m", "bridge", "simulate",
-            "--control", self.control_path,
-            "--transcript", str(self.transcript_path),
+            sys.executable,
+            "-m",
+            "bridge",
+            "simulate",
+            "--control",
+            self.control_path,
+            "--transcript",
+            str(self.transcript_path),
             *self.args,
         ]
         self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             cwd=Path(__file__).resolve().parent.parent,
         )
         assert self.process.stdout is not None

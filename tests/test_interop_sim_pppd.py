@@ -21,7 +21,9 @@ from sim_process import SimProcess
 
 pytestmark = pytest.mark.interop
 
-CLIENT_OPTIONS = "local nocrtscts noauth noipdefault usepeerdns +ipv6 debug user test password secret"
+CLIENT_OPTIONS = (
+    "local nocrtscts noauth noipdefault usepeerdns +ipv6 debug user test password secret"
+)
 """The VM's client-mode defaults (its README), which a ``ctl options`` replaces whole."""
 CHAT_IPV4V6 = "\n".join(
     [
@@ -37,7 +39,10 @@ CHAT_IPV4V6 = "\n".join(
         'CONNECT ""',
     ]
 )
-IP_UP = r"pppd-vm: ip-up ppp0 203\.0\.113\.10 -> 203\.0\.113\.1 dns 198\.51\.100\.53 198\.51\.100\.54"
+IP_UP = (
+    r"pppd-vm: ip-up ppp0 203\.0\.113\.10 -> 203\.0\.113\.1"
+    r" dns 198\.51\.100\.53 198\.51\.100\.54"
+)
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import random
+import select
 import subprocess
 import sys
 import threading
@@ -151,8 +152,13 @@ def answer_network_pings(sim: SimProcess, runner: LinkRunner, target: A4 | A6) -
     )
     thread.start()
     for _ in range(3):
-        request = runner.wait_packet(lambda p: (p[0] == 0x45 and p[9] == 1 and p[20] == 8)
-                                     or (p[0] >> 4 == 6 and p[6] == 58 and p[40] == 128), 10)
+        request = runner.wait_packet(
+            lambda p: (
+                (p[0] == 0x45 and p[9] == 1 and p[20] == 8)
+                or (p[0] >> 4 == 6 and p[6] == 58 and p[40] == 128)
+            ),
+            10,
+        )
         reply = ipwire.echo_reply_for(request)
         assert reply is not None
         runner.send(reply)
@@ -254,8 +260,9 @@ def test_latency_and_baud_slow_the_line_down(tmp_path: Path) -> None:
 
 
 def test_secrets_stay_out_of_the_transcript(tmp_path: Path) -> None:
-    with SimProcess(tmp_path, "--no-namespace", "--pin", "4321", "--auth", "pap",
-                    "--password", "hunter2") as sim:
+    with SimProcess(
+        tmp_path, "--no-namespace", "--pin", "4321", "--auth", "pap", "--password", "hunter2"
+    ) as sim:
         port = open_port(sim.device)
         at_command(port, "ATE0")
         assert at_command(port, "AT+CPIN?")[0] == "+CPIN: SIM PIN"
@@ -282,8 +289,31 @@ def test_secrets_stay_out_of_the_transcript(tmp_path: Path) -> None:
 def test_bad_switches_give_a_clear_error(args: list[str], message: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "bridge", "simulate", "--no-namespace", *args],
-        capture_output=True, text=True, timeout=20,
+        capture_output=True,
+        text=True,
+        timeout=20,
     )
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_messy_replies_are_cut_across_reads_and_a_session_still_works(tmp_path: Path) -> None:
+    with SimProcess(tmp_path, "--no-namespace", "--messy", "--profile", "sequans") as sim:
+        port = open_port(sim.device)
+        at_command(port, "ATE0")
+        port.write(b"ATI\r")
+        reads: list[bytes] = []
+        deadline = time.monotonic() + 5
+        while b"OK\r\n" not in b"".join(reads) and time.monotonic() < deadline:
+            ready, _, _ = select.select([port.fileno()], [], [], deadline - time.monotonic())
+            if ready:
+                reads.append(port.read(4096))
+        reply = b"".join(reads)
+        assert reply.endswith(b"\r\nOK\r\n") and b"SEQUANS Communications" in reply
+        assert len(reads) > 1, "a messy reply should arrive in pieces"
+        at_command(port, "AT+CEREG=2")
+        runner = connect(sim)
+        up = wait_up(runner)
+        global_address(runner, up)
+        ping(runner, CLIENT4, ECHO4)

@@ -122,8 +122,9 @@ def _cpin(modem: Modem, command: Command, now: float) -> Reply:
         return cme(50)
     error = modem.sim.enter(code, new_pin)
     if error is not None:
-        modem.note("at", f"SIM: wrong code, {modem.sim.state}, "
-                         f"{modem.sim.pin_attempts} PIN attempts left")
+        modem.note(
+            "at", f"SIM: wrong code, {modem.sim.state}, {modem.sim.pin_attempts} PIN attempts left"
+        )
         return cme(error)
     modem.sim_unlocked(now)
     return OK

@@ -32,8 +32,9 @@ from .profiles import PROFILES, PppQuirk
 from .settings import DialResult, SimSettings
 
 _MAX_LINE = 1024
-_SECRET_ARGS = re.compile(r'^(AT.*?(?:\+CPIN=|\+CGAUTH=|#PDPAUTH=|\+QICSGP=|\+UAUTHREQ=))(.*)$',
-                          re.IGNORECASE)
+_SECRET_ARGS = re.compile(
+    r"^(AT.*?(?:\+CPIN=|\+CGAUTH=|#PDPAUTH=|\+QICSGP=|\+UAUTHREQ=))(.*)$", re.IGNORECASE
+)
 TIDY_CONNECT_DELAY = 0.05
 """Seconds between CONNECT and the first LCP frame in tidy mode (``--messy`` sends both in
 one write)."""
@@ -72,7 +73,9 @@ class Modem:
         self.capture = capture
         self.messy = settings.messy
         self.faults = Faults(
-            settings.pdp_refuse, settings.dial_result, settings.reject_ipv6cp,
+            settings.pdp_refuse,
+            settings.dial_result,
+            settings.reject_ipv6cp,
             settings.corrupt_rate,
         )
         self.echo = True
@@ -259,8 +262,12 @@ class Modem:
         shown = list(lines)
         if self.messy and shown and any(self.radio.urc_mode.values()):
             # Real modems print URCs wherever they happen, even inside a response.
-            shown.insert(1, self._registration_urc(next(
-                name for name in URC_COMMANDS if self.radio.urc_mode[name])))
+            shown.insert(
+                1,
+                self._registration_urc(
+                    next(name for name in URC_COMMANDS if self.radio.urc_mode[name])
+                ),
+            )
         if not self.quiet:
             shown_final = final_text(reply, self.cmee, self.verbose, self.messy)
             connect = reply.final is Final.CONNECT
@@ -292,8 +299,11 @@ class Modem:
             self._note("fault", f"dial answered {result.value}")
             return Reply(final=Final[result.name])
         if not self.radio.service or self.faults.pdp_refuse:
-            self._note("at", "dial refused: " + ("PDP activation refused" if
-                                                   self.faults.pdp_refuse else "no service"))
+            self._note(
+                "at",
+                "dial refused: "
+                + ("PDP activation refused" if self.faults.pdp_refuse else "no service"),
+            )
             return Reply(final=Final.NO_CARRIER)
         self.session_cid = cid
         return Reply(final=Final.CONNECT, connect_text=self.profile.connect_text, then=["data"])
@@ -352,8 +362,9 @@ class Modem:
         if self.session is not None:
             self._session(self.session.drop_carrier(now), announce=False)
 
-    def _session(self, outputs: list[object], merge_with_last: bool = False,
-                 announce: bool = True) -> None:
+    def _session(
+        self, outputs: list[object], merge_with_last: bool = False, announce: bool = True
+    ) -> None:
         for output in outputs:
             if isinstance(output, WriteSerial):
                 if self.mode is not Mode.ONLINE:

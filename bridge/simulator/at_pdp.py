@@ -28,10 +28,12 @@ _BEARER_ID = 5
 @handles("+CGDCONT")
 def _cgdcont(modem: Modem, command: Command, now: float) -> Reply:
     if command.form is Form.READ:
-        return info(*(
-            f'+CGDCONT: {cid},"{ctx.pdp_type}","{ctx.apn}","",0,0'
-            for cid, ctx in sorted(modem.contexts.items())
-        ))
+        return info(
+            *(
+                f'+CGDCONT: {cid},"{ctx.pdp_type}","{ctx.apn}","",0,0'
+                for cid, ctx in sorted(modem.contexts.items())
+            )
+        )
     if command.form is Form.TEST:
         return info(*(f'+CGDCONT: (1-{_MAX_CID}),"{kind}",,,(0-2),(0-4)' for kind in PDP_TYPES))
     cid = int_arg(command, 0)
@@ -55,14 +57,21 @@ def _cgdcont(modem: Modem, command: Command, now: float) -> Reply:
 def _cgauth(modem: Modem, command: Command, now: float) -> Reply:
     if command.form is Form.READ:
         # The password is never read back (nor shown anywhere else).
-        return info(*(
-            f'+CGAUTH: {cid},{_auth_number(ctx.auth)},"{ctx.user}"'
-            for cid, ctx in sorted(modem.contexts.items())
-        ))
+        return info(
+            *(
+                f'+CGAUTH: {cid},{_auth_number(ctx.auth)},"{ctx.user}"'
+                for cid, ctx in sorted(modem.contexts.items())
+            )
+        )
     if command.form is Form.TEST:
-        return info('+CGAUTH: (1-16),(0-2),,')
-    return _set_auth(modem, int_arg(command, 0), _AUTH_NUMBERS.get(int_arg(command, 1, 0) or 0),
-                     str_arg(command, 2), str_arg(command, 3))
+        return info("+CGAUTH: (1-16),(0-2),,")
+    return _set_auth(
+        modem,
+        int_arg(command, 0),
+        _AUTH_NUMBERS.get(int_arg(command, 1, 0) or 0),
+        str_arg(command, 2),
+        str_arg(command, 3),
+    )
 
 
 @handles("VENDOR-AUTH")
@@ -104,17 +113,20 @@ def call_auth(modem: Modem, context: Context) -> CallAuth:
         user, password = modem.settings.user, modem.settings.password
     else:
         kind, user, password = context.auth, context.user, context.password
-    protocol = {"pap": AuthProtocol.PAP, "chap": AuthProtocol.CHAP_MD5,
-                "auto": AuthProtocol.CHAP_MD5}.get(kind)
+    protocol = {
+        "pap": AuthProtocol.PAP,
+        "chap": AuthProtocol.CHAP_MD5,
+        "auto": AuthProtocol.CHAP_MD5,
+    }.get(kind)
     return CallAuth(protocol, user, password)
 
 
 @handles("+CGACT")
 def _cgact(modem: Modem, command: Command, now: float) -> Reply:
     if command.form is Form.READ:
-        return info(*(
-            f"+CGACT: {cid},{int(ctx.active)}" for cid, ctx in sorted(modem.contexts.items())
-        ))
+        return info(
+            *(f"+CGACT: {cid},{int(ctx.active)}" for cid, ctx in sorted(modem.contexts.items()))
+        )
     if command.form is Form.TEST:
         return info("+CGACT: (0,1)")
     state = int_arg(command, 0)
@@ -154,8 +166,12 @@ def _addresses(modem: Modem, context: Context, prefixlen: bool) -> tuple[str | N
     if context.pdp_type in ("IP", "IPV4V6"):
         v4 = ipv4_text(plan.client_ipv4, 32 if prefixlen else None)
     if context.pdp_type in ("IPV6", "IPV4V6"):
-        v6 = ipv6_text(plan.client_global_ipv6, modem.piaf, notation,
-                       plan.client_prefix.prefixlen if prefixlen else None)
+        v6 = ipv6_text(
+            plan.client_global_ipv6,
+            modem.piaf,
+            notation,
+            plan.client_prefix.prefixlen if prefixlen else None,
+        )
     return v4, v6
 
 
@@ -218,5 +234,3 @@ def _cgdata(modem: Modem, command: Command, now: float) -> Reply:
     if cid is None:
         return cme(50)
     return modem.dial(cid, now)
-
-

@@ -81,9 +81,7 @@ def final_text(reply: Reply, cmee: int, verbose_results: bool, messy: bool) -> s
     if reply.final is Final.CME_ERROR:
         if cmee == 0 and not messy:
             return "ERROR" if verbose_results else str(Final.ERROR.number)
-        detail = (
-            CME_ERRORS.get(reply.cme, "unknown") if cmee == 2 or messy else str(reply.cme)
-        )
+        detail = CME_ERRORS.get(reply.cme, "unknown") if cmee == 2 or messy else str(reply.cme)
         return f"+CME ERROR:{detail}" if messy else f"+CME ERROR: {detail}"
     if not verbose_results:
         return str(reply.final.number)

@@ -100,8 +100,10 @@ class ControlServer:
             return {"ok": False, "error": "empty command"}
         command = self._commands.get(words[0])
         if command is None:
-            return {"ok": False, "error": f"unknown command {words[0]!r}; "
-                                          f"commands: {', '.join(self._commands)}"}
+            return {
+                "ok": False,
+                "error": f"unknown command {words[0]!r}; commands: {', '.join(self._commands)}",
+            }
         try:
             result = await command(words[1:])
         except ControlError as exc:

@@ -92,8 +92,7 @@ class DataSession:
                 require_auth=call.auth.protocol,
                 secrets=secrets,
                 hostname="pppbridge-sim",
-                local_ipv4=None if call.quirk is PppQuirk.NO_GATEWAY_ADDRESS
-                else plan.gateway_ipv4,
+                local_ipv4=None if call.quirk is PppQuirk.NO_GATEWAY_ADDRESS else plan.gateway_ipv4,
                 peer_ipv4=plan.client_ipv4,
                 dns=plan.dns_ipv4,
                 # An IPv6-only context whose PPP cannot carry IPv6 still offers IPCP, as
@@ -165,8 +164,9 @@ class DataSession:
         self._finish("carrier dropped")
         return self._take()
 
-    def ping(self, destination: ipaddress.IPv4Address | ipaddress.IPv6Address, seq: int,
-             now: float) -> list[object]:
+    def ping(
+        self, destination: ipaddress.IPv4Address | ipaddress.IPv6Address, seq: int, now: float
+    ) -> list[object]:
         """An ICMP echo request from the network's echo host to the client."""
         packet = echo_request(self.plan, destination, self._ping_ident, seq, b"pppbridge-sim")
         self._pings[seq] = now
@@ -284,5 +284,3 @@ def _quirk_framer(quirk: PppQuirk) -> Framer | None:
     if quirk is PppQuirk.ACCM_ZERO:
         return Framer(accm=0)
     return None
-
-

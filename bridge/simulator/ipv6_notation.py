@@ -61,7 +61,9 @@ def ipv6_text(
         text = str(address)
     else:
         groups = address.exploded.split(":")
-        text = ":".join(group if piaf.leading_zeros else group.lstrip("0") or "0" for group in groups)
+        if not piaf.leading_zeros:
+            groups = [group.lstrip("0") or "0" for group in groups]
+        text = ":".join(groups)
     if notation is Notation.UPPER_FULL:
         text = text.upper()
     if prefixlen is not None:

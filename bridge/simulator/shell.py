@@ -284,5 +284,3 @@ def run_simulator(settings: SimSettings, out: TextIO, **options: Any) -> int:
         return asyncio.run(main())
     except KeyboardInterrupt:
         return 130
-
-
