@@ -346,7 +346,8 @@ def test_echo_request_and_match_reply(client: IPv4Address | IPv6Address) -> None
     request = echo_request(PLAN, client, 0x99, 12, b"from the network")
     if isinstance(client, IPv4Address):
         packet: Packet = IP(request)
-        assert (packet.src, packet[ICMP].type, packet[ICMP].id) == ("198.51.100.1", 8, 0x99)
+        # From the gateway: the one address a PPP client always has a route to.
+        assert (packet.src, packet[ICMP].type, packet[ICMP].id) == ("203.0.113.1", 8, 0x99)
     else:
         packet = IPv6(request)
         assert packet.src == "2001:db8:1::1" and packet[ICMPv6EchoRequest].id == 0x99

@@ -217,8 +217,10 @@ class Modem:
             elif byte == self.s_registers[5]:
                 if self._line:
                     self._line.pop()
-            elif byte != self.s_registers[4] and len(self._line) < _MAX_LINE:
+            elif byte != self.s_registers[4]:
                 self._line.append(byte)
+                if len(self._line) > _MAX_LINE:  # noise: keep the tail, where "AT" may start
+                    del self._line[: len(self._line) - _MAX_LINE]
         if echo:
             self._write(bytes(echo))
 

@@ -47,9 +47,9 @@ BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
 class SimSettings:
     profile: str = "generic"
     """Vendor profile name (``bridge.simulator.profiles.PROFILES``)."""
-    pin: str | None = None
+    pin: str | None = field(default=None, repr=False)
     """The SIM asks for this PIN at start; None: no PIN lock."""
-    puk: str = "12345678"
+    puk: str = field(default="12345678", repr=False)
     """Unblocks the SIM after three wrong PINs."""
     registration: Registration = Registration.HOME
     registration_delay: float = 0.0
