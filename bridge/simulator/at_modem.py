@@ -199,7 +199,7 @@ class Modem:
     # ------------------------------------------------------------ command state
     def _receive_command(self, data: bytes, now: float) -> None:
         echo = bytearray()
-        for byte in data:
+        for index, byte in enumerate(data):
             if self.echo:
                 echo.append(byte)
             if byte == ord("/") and self._line.strip().upper() == b"A":
@@ -213,6 +213,8 @@ class Modem:
                 self._line.clear()
                 self._command_line(line, now)
                 if self.mode is Mode.ONLINE:  # the rest is data
+                    if data[index + 1 :]:
+                        self._receive_online(data[index + 1 :], now)
                     return
             elif byte == self.s_registers[5]:
                 if self._line:
