@@ -17,7 +17,7 @@ from . import __version__
 EXIT_NOT_IMPLEMENTED = 2
 
 COMMANDS = {
-    "selftest": "run our PPP client against our answering side over a pseudo-terminal",
+    "selftest": "run our AT and PPP clients against the built-in modem simulator, end to end",
     "run": "bring the link up through a modem and route this host over it",
     "simulate": "run the built-in modem simulator on a pseudo-terminal",
 }
