@@ -91,7 +91,9 @@ class LinkConfig:
     local_interface_id: bytes | None = None
     """Our Interface-Identifier (8 bytes); None picks a random one."""
     peer_interface_id: bytes | None = None
-    """Answering: the Interface-Identifier to suggest to a peer that asks with zero."""
+    """Answering: the Interface-Identifier the network assigns, 3GPP-style (TS 29.061
+    11.2.1.3.2): a peer asking for any other one is Nak'ed with it. RFC 5072 4.1 alone
+    would Nak only a zero or colliding identifier; None keeps that rule."""
 
     def __post_init__(self) -> None:
         if not 128 <= self.mru <= 65535:

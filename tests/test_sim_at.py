@@ -1042,3 +1042,50 @@ def test_tidy_connect_and_the_first_frame_are_separate_writes() -> None:
     pair.run_until(lambda: len(pair.writes) > 1, limit=1)
     assert pair.now == pytest.approx(0.05)
     assert pair.writes[1].startswith(b"~\xff")
+
+
+# --- regressions from review ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("line", ["ATS", "ATS0", "AT+CGDCONT=\u00b2", 'AT+CGAUTH=1,x,"u","p"'])
+def test_odd_lines_answer_an_error_and_never_raise(line: str) -> None:
+    pair = make()
+    reply = pair.at(line)
+    assert reply[-1] in ("ERROR", "+CME ERROR: 50")
+    assert pair.at("AT") == ["OK"]
+
+
+def test_an_unquoted_pin_keeps_its_leading_zeros() -> None:
+    pair = make(SimSettings(pin="0012"))
+    assert pair.at("AT+CPIN=0012") == ["OK"]
+    assert pair.at("AT+CPIN?") == ["+CPIN: READY", "OK"]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'AT+CLCK="SC",0,"9876"',
+        'AT+CPWD="SC","9876","5555"',
+        'at+cpin="9876"',
+        'AT+CGAUTH=1,1,"u","9876;5555"',
+    ],
+)
+def test_every_pin_and_password_command_is_masked(line: str) -> None:
+    pair = make()
+    pair.at(line)
+    text = " ".join(note.text for note in pair.notes)
+    assert "9876" not in text and "5555" not in text and "<hidden>" in text
+
+
+def test_dialling_again_while_a_call_is_up_is_refused() -> None:
+    pair = make()
+    pair.dial()
+    pair.run_until(lambda: pair.client is not None and pair.client.ipv4_ready)
+    pair.detach_client()
+    pair.advance(1.1)
+    pair.send(b"+++")
+    pair.advance(1.1)
+    assert pair.lines() == ["OK"]
+    assert pair.at("ATD*99#") == ["+CME ERROR: 3"]
+    assert pair.at("AT+CGACT=0,1") == ["OK"]  # deactivating the call's context ends it
+    assert pair.modem.session is None and pair.modem.mode is Mode.COMMAND

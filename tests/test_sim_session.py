@@ -242,6 +242,9 @@ def test_control_faults_and_waits(tmp_path: Path) -> None:
         down = runner.run_until(lambda e: isinstance(e, LinkDown), 10)
         assert isinstance(down, LinkDown) and down.reason.name == "CARRIER_LOST"
         assert sim.control("wait no-call 5")["call"] is False
+        for bad in ("corrupt 2", "baud inf", "ping 203.0.113.10 inf", "latency nan", "wait"):
+            assert sim.control(bad)["ok"] is False, bad
+        assert sim.control("status")["ok"]  # the socket survived them all
         assert sim.control("corrupt 2")["ok"] is False
         assert sim.control("baud 1234")["ok"] is False
         assert sim.control("latency -1")["ok"] is False
@@ -284,6 +287,7 @@ def test_secrets_stay_out_of_the_transcript(tmp_path: Path) -> None:
         (["--pin", "12"], "4 to 8 digits"),
         (["--latency", "-1"], "cannot be negative"),
         (["--link", "/etc/hostname"], "not a terminal"),
+        (["--control", "/etc/hostname"], "is not a socket"),
     ],
 )
 def test_bad_switches_give_a_clear_error(args: list[str], message: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .at_parser import Command
+from .at_parser import Command, Digits
 from .at_results import Reply
 
 if TYPE_CHECKING:
@@ -41,4 +41,5 @@ def int_arg(command: Command, index: int, default: int | None = None) -> int | N
 def str_arg(command: Command, index: int, default: str = "") -> str:
     if index >= len(command.args) or command.args[index] is None:
         return default
-    return str(command.args[index])
+    value = command.args[index]
+    return value.text if isinstance(value, Digits) else str(value)

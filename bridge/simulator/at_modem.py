@@ -17,24 +17,31 @@ import random
 import re
 from dataclasses import dataclass
 from enum import Enum
+from ipaddress import IPv4Address, IPv6Address
 
 from netstack.events import DeliverPacket, WriteSerial
 
-from . import at_basic, at_network, at_pdp  # noqa: F401  (they register their commands)
+from . import at_basic, at_network, at_pdp  # they register their commands too
 from .at_commands import HANDLERS, Handler
 from .at_parser import Command, Form, parse_line
-from .at_results import ERROR, Final, Reply, final_text
+from .at_results import ERROR, Final, Reply, cme, final_text
 from .data_session import CallPlan, CapturedFrame, DataSession, Note, SessionEnded
 from .ipv6_notation import Piaf
 from .modem_state import URC_COMMANDS, Context, Radio, Sim
 from .plan import DEFAULT_PLAN, NetworkPlan
 from .profiles import PROFILES, PppQuirk
-from .settings import DialResult, SimSettings
+from .settings import DialResult, Registration, SimSettings
 
 _MAX_LINE = 1024
-_SECRET_ARGS = re.compile(
-    r"^(AT.*?(?:\+CPIN=|\+CGAUTH=|#PDPAUTH=|\+QICSGP=|\+UAUTHREQ=))(.*)$", re.IGNORECASE
+_SECRET_COMMANDS = sorted(
+    {"+CPIN", "+CGAUTH", "+CLCK", "+CPWD"}
+    | {p.vendor_auth.command for p in PROFILES.values() if p.vendor_auth is not None}
 )
+_SECRET_ARGS = re.compile(
+    "(" + "|".join(re.escape(name) for name in _SECRET_COMMANDS) + r')=(?:"[^"]*"|[^;"])*',
+    re.IGNORECASE | re.DOTALL,
+)
+"""The arguments of the commands that carry PINs and passwords, hidden in the transcript."""
 TIDY_CONNECT_DELAY = 0.05
 """Seconds between CONNECT and the first LCP frame in tidy mode (``--messy`` sends both in
 one write)."""
@@ -149,10 +156,7 @@ class Modem:
         for name, when in list(self._scheduled.items()):
             if now >= when:
                 del self._scheduled[name]
-                # fault() returns (and so takes) everything pending, this fault's
-                # NO CARRIER and frames included: put it back, or it is lost.
-                taken = self.fault(name, now)
-                self._out = taken + self._out
+                self._fault(name, now)
         if self.session is not None and self.mode is Mode.ONLINE:
             self._session(self.session.handle_timer(now))
         return self._take()
@@ -161,10 +165,14 @@ class Modem:
     def fault(self, name: str, now: float) -> list[object]:
         """A fault acting on the current call: drop, terminate, silent, renegotiate."""
         self.now = now
+        self._fault(name, now)
+        return self._take()
+
+    def _fault(self, name: str, now: float) -> None:
         session = self.session
         if session is None:
             self._note("fault", f"{name}: no data call")
-            return self._take()
+            return
         if name == "drop":
             self._session(session.drop_carrier(now))
         elif name == "terminate":
@@ -174,26 +182,22 @@ class Modem:
             self._note("fault", "link silent: nothing sent, nothing answered")
         elif name == "renegotiate":
             self._session(session.renegotiate(now))
-        return self._take()
 
     def set_silent(self, silent: bool) -> None:
         self.faults.silent = silent
         if self.session is not None:
             self.session.silent = silent
 
-    def set_registration(self, target: object, delay: float, now: float) -> list[object]:
-        from .settings import Registration
-
-        assert isinstance(target, Registration)
+    def set_registration(self, target: Registration, delay: float, now: float) -> list[object]:
         self.now = now
         self._note("fault", f"network registration -> {target.name.lower()} in {delay:g} s")
         self._radio_changed(self.radio.retarget(target, delay, self.sim.ready, now))
         return self._take()
 
-    def ping(self, destination: object, seq: int, now: float) -> list[object]:
+    def ping(self, destination: IPv4Address | IPv6Address, seq: int, now: float) -> list[object]:
         self.now = now
         if self.session is not None and self.mode is Mode.ONLINE:
-            self._session(self.session.ping(destination, seq, now))  # type: ignore[arg-type]
+            self._session(self.session.ping(destination, seq, now))
         return self._take()
 
     # ------------------------------------------------------------ command state
@@ -272,18 +276,14 @@ class Modem:
                     next(name for name in URC_COMMANDS if self.radio.urc_mode[name])
                 ),
             )
-        if not self.quiet:
-            shown_final = final_text(reply, self.cmee, self.verbose, self.messy)
-            connect = reply.final is Final.CONNECT
-        else:
-            shown_final, connect = "", False
+        shown_final = "" if self.quiet else final_text(reply, self.cmee, self.verbose, self.messy)
         self._write_lines(shown, final=shown_final)
         for line in lines:
             self._note("at", f"< {line}")
         if shown_final:
             self._note("at", f"< {shown_final}")
         if "data" in reply.then:
-            self._enter_online(now=self.now, first=connect)
+            self._enter_online(self.now)
         elif "resume" in reply.then:
             self.mode = Mode.ONLINE
             self._note("ppp", "online again (ATO)")
@@ -291,11 +291,11 @@ class Modem:
     # ------------------------------------------------------------- data state
     def dial(self, cid: int, now: float) -> Reply:
         """ATD*99***<cid># and +CGDATA: the checks a modem makes before CONNECT."""
-        from .at_results import cme
-
         context = self.contexts.get(cid)
-        if not self.sim.ready:
-            return cme(11 if self.sim.state == "SIM PIN" else 12)
+        if error := at_basic.sim_error(self):
+            return error
+        if self.session is not None:
+            return cme(3)  # a call is up (ATO resumes it, ATH ends it)
         if context is None:
             return cme(21)
         result = self.faults.dial_result
@@ -312,7 +312,7 @@ class Modem:
         self.session_cid = cid
         return Reply(final=Final.CONNECT, connect_text=self.profile.connect_text, then=["data"])
 
-    def _enter_online(self, now: float, first: bool) -> None:
+    def _enter_online(self, now: float) -> None:
         context = self.contexts[self.session_cid]
         context.active = True
         quirk = self.profile.quirk if self.settings.quirks else PppQuirk.NONE
@@ -496,10 +496,7 @@ class _EscapeDetector:
 
 def _masked(line: str) -> str:
     """The command line for the transcript, with PINs and passwords hidden."""
-    match = _SECRET_ARGS.match(line)
-    if match is None:
-        return line
-    return match.group(1) + "<hidden>"
+    return _SECRET_ARGS.sub(r"\1=<hidden>", line)
 
 
 __all__ = ["CapturedFrame", "DeliverPacket", "Form", "Modem", "Mode", "Note", "WriteSerial"]

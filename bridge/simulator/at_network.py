@@ -28,6 +28,8 @@ def _cfun(modem: Modem, command: Command, now: float) -> Reply:
     if fun not in (0, 1, 4) or int_arg(command, 1, 0) not in (0, 1):
         return cme(50)
     modem.radio.cfun = fun
+    if fun != 1 and modem.session is not None:
+        modem.hang_up(now)  # no radio, no call
     modem.radio_changed(now)
     return OK
 

@@ -22,6 +22,18 @@ class Form(Enum):
     TEST = "test"
 
 
+class Digits(int):
+    """An unquoted number that remembers how it was written: ``AT+CPIN=0012`` is the PIN
+    "0012" to a string parameter and 12 to a numeric one."""
+
+    text: str
+
+    def __new__(cls, text: str) -> Digits:
+        value = super().__new__(cls, int(text))
+        value.text = text
+        return value
+
+
 Arg = str | int | None
 """A parameter: an int for a number, a str for a string (quoted or not), None if empty."""
 
@@ -36,6 +48,7 @@ class Command:
     """The command as typed (for ``D``: the dial string)."""
 
 
+_DIGITS = re.compile(r"[0-9]+")
 _EXTENDED = re.compile(r"([+#%$^][A-Za-z0-9_!%\-.:/]*[A-Za-z0-9_])(=\?|=|\?)?")
 _BASIC = re.compile(r"(&[A-Za-z]|[A-Za-z])(\d*)(\?)?")
 _S_REGISTER = re.compile(r"[Ss](\d+)(=\d*|\?)")
@@ -77,6 +90,8 @@ def _take_one(text: str) -> tuple[Command, str] | None:
     if match is None:
         return None
     letter, number, query = match.groups()
+    if letter.upper() == "S":
+        return None  # an S-register needs its number and "=" or "?" (V.250 6.1.1)
     form = Form.READ if query else Form.ACTION
     args = (int(number),) if number else ()
     return Command(letter.upper(), form, args, match.group(0)), text[match.end() :]
@@ -125,8 +140,8 @@ def parse_arguments(text: str) -> tuple[Arg, ...] | None:
             if len(field) < 2 or not field.endswith('"') or '"' in field[1:-1]:
                 return None
             args.append(field[1:-1])
-        elif field.isdigit():
-            args.append(int(field))
+        elif _DIGITS.fullmatch(field):
+            args.append(Digits(field))
         else:
             args.append(field)
     return tuple(args)

@@ -68,7 +68,7 @@ def _cgauth(modem: Modem, command: Command, now: float) -> Reply:
     return _set_auth(
         modem,
         int_arg(command, 0),
-        _AUTH_NUMBERS.get(int_arg(command, 1, 0) or 0),
+        _AUTH_NUMBERS.get(_number(int_arg(command, 1, 0))),
         str_arg(command, 2),
         str_arg(command, 3),
     )
@@ -82,14 +82,14 @@ def _vendor_auth(modem: Modem, command: Command, now: float) -> Reply:
         return OK
     cid = int_arg(command, spec.cid)
     if spec.apn is not None and cid is not None and 1 <= cid <= _MAX_CID:
-        pdp_type = spec.pdp_types.get(int_arg(command, spec.pdp_type or 0, 1) or 0)
+        pdp_type = spec.pdp_types.get(_number(int_arg(command, spec.pdp_type or 0, 1)))
         if pdp_type is None:
             return cme(50)
         old = modem.contexts.get(cid)
         modem.contexts[cid] = Context(pdp_type, str_arg(command, spec.apn))
         if old is not None:
             modem.contexts[cid].active = old.active
-    kind = spec.types.get(int_arg(command, spec.auth_type, 0) or 0)
+    kind = spec.types.get(_number(int_arg(command, spec.auth_type, 0)))
     return _set_auth(modem, cid, kind, str_arg(command, spec.user), str_arg(command, spec.password))
 
 
@@ -99,6 +99,11 @@ def _set_auth(modem: Modem, cid: int | None, kind: str | None, user: str, passwo
     context = modem.contexts[cid]
     context.auth, context.user, context.password = kind, user, Secret(password)
     return OK
+
+
+def _number(value: int | None) -> int:
+    """-1 (in no table) for a parameter that is not a number."""
+    return -1 if value is None else value
 
 
 def _auth_number(kind: str) -> int:
@@ -143,6 +148,8 @@ def _cgact(modem: Modem, command: Command, now: float) -> Reply:
             return cme(modem.settings.refuse_code)
     for cid in cids:
         modem.contexts[cid].active = bool(state)
+        if not state and modem.session is not None and cid == modem.session_cid:
+            modem.hang_up(now)  # deactivating the call's context ends the call
     return OK
 
 

@@ -24,9 +24,14 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import math
 import os
+import socket
+import stat
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+
+from netstack.errors import UsageError
 
 from .settings import BAUD_RATES, DialResult, Registration
 
@@ -48,6 +53,7 @@ class ControlServer:
         self.path = path
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._commands: dict[str, Callable[[list[str]], Awaitable[dict[str, Any]]]] = {
             "status": self._status,
             "drop": self._call_fault("drop"),
@@ -66,11 +72,28 @@ class ControlServer:
         }
 
     async def start(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+        """Raises UsageError if the path holds anything but a dead socket."""
+        self._clear_stale_socket()
         self._server = await asyncio.start_unix_server(self._client, self.path, limit=_MAX_LINE)
 
+    def _clear_stale_socket(self) -> None:
+        try:
+            mode = os.lstat(self.path).st_mode
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(mode):
+            raise UsageError(f"--control {self.path}: exists and is not a socket; choose another")
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(self.path)
+            except OSError:
+                os.unlink(self.path)  # left by a simulator that is gone
+                return
+        raise UsageError(f"--control {self.path}: another simulator is listening there")
+
     async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()  # a client waiting in "wait" or "ping"
         for writer in list(self._writers):
             writer.close()  # ends the client's readline: its handler returns
         if self._server is not None:
@@ -83,14 +106,19 @@ class ControlServer:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)  # type: ignore[arg-type]
         try:
             while line := await reader.readline():
                 reply = await self.execute(line.decode("utf-8", "replace").strip())
                 writer.write(json.dumps(reply).encode() + b"\n")
                 await writer.drain()
-        except (ConnectionError, ValueError, asyncio.LimitOverrunError):
-            pass
+        except (ConnectionError, ValueError, asyncio.LimitOverrunError, asyncio.CancelledError):
+            pass  # the client went away, sent an endless line, or we are closing
         finally:
+            if task is not None:
+                self._tasks.discard(task)  # type: ignore[arg-type]
             self._writers.discard(writer)
             writer.close()
 
@@ -108,6 +136,8 @@ class ControlServer:
             result = await command(words[1:])
         except ControlError as exc:
             return {"ok": False, "error": str(exc)}
+        except (ValueError, OverflowError) as exc:  # never let a command kill the socket
+            return {"ok": False, "error": f"{words[0]}: {exc}"}
         self._simulator.note("fault", f"control: {line}")
         return {"ok": True, **result}
 
@@ -212,6 +242,9 @@ def _switch(args: list[str]) -> bool:
 
 def _number(text: str, name: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise ControlError(f"{name} must be a number, not {text!r}") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise ControlError(f"{name} must be a number, not {text!r}")
+    return value

@@ -186,4 +186,8 @@ class PacedLine:
             self._on_data(data)
             return
         at, self._in_busy = self._release(self._loop.time(), len(data), self._in_busy)
-        self._loop.call_at(at, self._on_data, data)
+        self._loop.call_at(at, self._paced_input, data)
+
+    def _paced_input(self, data: bytes) -> None:
+        if not self._closed:
+            self._on_data(data)

@@ -50,6 +50,8 @@ class Sim:
                 self.pin_attempts = self.ATTEMPTS
                 return None
             self.puk_attempts -= 1
+            if self.puk_attempts == 0:
+                self.state = "SIM BLOCKED"
             return 16
         return 13  # SIM failure: permanently blocked
 

@@ -73,6 +73,7 @@ class Simulator:
         self._responder: LocalResponder | None = None
         self._pcap: PcapWriter | None = None
         self._control: ControlServer | None = None
+        self._closing = False
         self._changed = asyncio.Event()
         self._stopped = asyncio.Event()
         self.device = ""
@@ -114,6 +115,7 @@ class Simulator:
         self.apply(self.modem.start(self.now()))
 
     async def close(self) -> None:
+        self._closing = True
         if self._timer is not None:
             self._timer.cancel()
         if self._paced is not None:
@@ -166,6 +168,8 @@ class Simulator:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._closing:
+            return
         deadline = self.modem.next_deadline()
         if deadline is not None:
             self._timer = self._loop.call_at(deadline, self._expire)
@@ -183,8 +187,12 @@ class Simulator:
 
     def _later(self, action: Callable[[bytes], None], packet: bytes) -> None:
         if self.latency:
-            self._loop.call_later(self.latency, action, packet)
+            self._loop.call_later(self.latency, self._if_running, action, packet)
         else:
+            action(packet)
+
+    def _if_running(self, action: Callable[[bytes], None], packet: bytes) -> None:
+        if not self._closing:
             action(packet)
 
     def _to_network(self, packet: bytes) -> None:
