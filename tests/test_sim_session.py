@@ -286,11 +286,14 @@ def test_secrets_stay_out_of_the_transcript(tmp_path: Path) -> None:
         (["--corrupt", "1.5"], "fraction between 0 and 1"),
         (["--pin", "12"], "4 to 8 digits"),
         (["--latency", "-1"], "cannot be negative"),
-        (["--link", "/etc/hostname"], "not a terminal"),
-        (["--control", "/etc/hostname"], "is not a socket"),
+        (["--link", "{file}"], "not a terminal"),
+        (["--control", "{file}"], "is not a socket"),
     ],
 )
-def test_bad_switches_give_a_clear_error(args: list[str], message: str) -> None:
+def test_bad_switches_give_a_clear_error(args: list[str], message: str, tmp_path: Path) -> None:
+    regular = tmp_path / "a-regular-file"
+    regular.write_text("not a device\n")
+    args = [arg.format(file=regular) for arg in args]
     result = subprocess.run(
         [sys.executable, "-m", "bridge", "simulate", "--no-namespace", *args],
         capture_output=True,
