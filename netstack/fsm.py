@@ -271,16 +271,9 @@ class Automaton:
         return self._run(Event.CLOSE, now)
 
     def renegotiate(self, now: float) -> list[AutomatonOutput]:
-        """Start a new negotiation from Opened: as RCN in Opened does (tld,scr/6), which is
-        what a peer sees when a modem renegotiates mid-session."""
-        if self.state != State.OPENED:
-            return []
-        self._out = []
-        self._tld(Event.RCN, now, None)
-        self._scr(Event.RCN, now, None)
-        self.state = State.REQ_SENT
-        out, self._out = self._out, []
-        return out
+        """Start a new negotiation from Opened: the table's RCN cell there (tld,scr/6x),
+        which is what a peer sees when a modem renegotiates mid-session."""
+        return self._run(Event.RCN, now) if self.state == State.OPENED else []
 
     def protocol_rejected(self, now: float) -> list[AutomatonOutput]:
         """The peer Protocol-Rejected this protocol (RFC 1661 5.7): RXJ-."""
