@@ -20,6 +20,7 @@ from .numbers import ChapCode, PapCode, Protocol
 from .packet import ControlPacket
 from .rng import Rng
 from .secret import Secret
+from .text import peer_text
 
 _CHALLENGE_LEN = 16  # RFC 1994 2.3 leaves it open; pppd uses 16 to 24 octets
 
@@ -133,12 +134,16 @@ class PapClient(Authentication):
 
 
 def _message(data: bytes) -> str:
-    """The peer's Msg field, printable and short, for a person to read."""
+    """The peer's Msg field (RFC 1334 2.2.2), printable and short, for a person to read."""
     try:
         text, _ = _field(data, 0)
     except MalformedPacket:
         return ""
-    shown = text.decode("utf-8", "replace")[:80]
+    return _quoted(text)
+
+
+def _quoted(text: bytes) -> str:
+    shown = peer_text(text)
     return f"({shown!r})" if shown else ""
 
 
@@ -221,15 +226,10 @@ class ChapClient(Authentication):
         elif packet.code == ChapCode.SUCCESS:
             self._finish(True, "CHAP accepted")
         elif packet.code == ChapCode.FAILURE:
-            self._finish(False, f"CHAP refused by the peer {_raw_message(packet.data)}".strip())
+            self._finish(False, f"CHAP refused by the peer {_quoted(packet.data)}".strip())
         else:
             self.dropped += 1
         return []
-
-
-def _raw_message(data: bytes) -> str:
-    shown = data.decode("utf-8", "replace")[:80]
-    return f"({shown!r})" if shown else ""
 
 
 class ChapServer(Authentication):
@@ -259,10 +259,16 @@ class ChapServer(Authentication):
         return f"<ChapServer users={sorted(self._secrets)} outcome={self.outcome}>"
 
     def start(self, now: float) -> list[Transmit]:
-        self._identifier = (self._identifier + 1) & 0xFF
-        self._challenge = bytes(self._rng.getrandbits(8) for _ in range(_CHALLENGE_LEN))
-        self._answer = None
         self._tries = 0
+        return self._challenge_again(now)
+
+    def _challenge_again(self, now: float) -> list[Transmit]:
+        # RFC 1994 4.1: "The Identifier field MUST be changed each time a Challenge is
+        # sent", and the Value "SHOULD be changed" too: a retransmission is a new
+        # Challenge, and a Response to an earlier one no longer counts.
+        self._identifier = (self._identifier + 1) & 0xFF
+        self._challenge = self._rng.getrandbits(8 * _CHALLENGE_LEN).to_bytes(_CHALLENGE_LEN)
+        self._answer = None
         data = bytes((len(self._challenge),)) + self._challenge + self._hostname
         return self._send(ControlPacket(ChapCode.CHALLENGE, self._identifier, data), now)
 
@@ -270,6 +276,9 @@ class ChapServer(Authentication):
         if self._rechallenge_at is not None and now >= self._rechallenge_at:
             self._rechallenge_at = None
             return self.start(now)  # RFC 1994 3: challenges may be repeated while Opened
+        if self._pending is not None and self.deadline is not None and now >= self.deadline:
+            if self._tries < self.timers.max_configure:
+                return self._challenge_again(now)
         return super().handle_timer(now)
 
     def next_deadline(self) -> float | None:

@@ -8,9 +8,11 @@ restart counter and the Max-Terminate / Max-Configure / Max-Failure limits (RFC 
 
 Call-order contract: every input method (``up``, ``down``, ``open``, ``close``,
 ``receive``, ``handle_timer``) takes ``now`` and returns a list of outputs: ``Transmit``
-packets for the peer and ``LayerSignal`` values (the RFC's tlu/tld/tls/tlf) for the layer
-that owns the automaton. ``deadline`` is when ``handle_timer`` next wants to run; calling
-it early is harmless.
+packets for the peer, ``LayerSignal`` values (the RFC's tlu/tld/tls/tlf) for the layer
+that owns the automaton, and ``Notice`` values: what the peer told us that is not an
+action of the table (its Terminate-Request's reason, and the protocol's own notices, such
+as LCP's Protocol-Reject). ``deadline`` is when ``handle_timer`` next wants to run;
+calling it early is harmless.
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ Events| Req-Sent   Ack-Rcvd   Ack-Sent   Opened
  TO+  | scr/6      scr/6      scr/8      -
  TO-  | tlf/3p     tlf/3p     tlf/3p     -
  RCR+ | sca/8      sca,tlu/9  sca/8      tld,scr,sca/8
- RCR- | scn/6      scn/7      scn/8      tld,scr,scn/6
+ RCR- | scn/6      scn/7      scn/6      tld,scr,scn/6
  RCA  | irc/7      scr/6x     irc,tlu/9  tld,scr/6x
  RCN  | irc,scr/6  scr/6x     irc,scr/8  tld,scr/6x
  RTR  | sta/6      sta/6      sta/6      tld,zrc,sta/5
@@ -180,7 +182,33 @@ class LayerSignal:
     signal: Signal
 
 
-AutomatonOutput = Transmit | LayerSignal
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Base of the facts an automaton reports besides the table's actions."""
+
+    protocol: int
+
+
+@dataclass(frozen=True, slots=True)
+class TerminateRequested(Notice):
+    """The peer sent a Terminate-Request (RFC 1661 5.5) that the table acted on."""
+
+    reason: bytes
+    """Its Data field: free text some peers fill with the reason (pppd: "User request")."""
+    opened: bool
+    """Whether the layer was Opened when it came, i.e. the peer ended an open layer."""
+
+
+class Unhandled(Enum):
+    """What ``Negotiator.classify_extra`` returns for a code that is no event."""
+
+    UNKNOWN_CODE = "unknown code"
+    """A code this protocol does not know: RUC, answered with Code-Reject (RFC 1661 5.6)."""
+    DISCARD = "discard"
+    """A known code that the RFC has silently discarded in this state (counted)."""
+
+
+AutomatonOutput = Transmit | LayerSignal | Notice
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,12 +248,16 @@ class Negotiator(Protocol):
     def received_reject(self, options: list[Option]) -> bool:
         """Stop asking for these options; False if the Reject is invalid."""
 
-    def classify_extra(self, packet: ControlPacket, state: State) -> Event | None:
-        """For codes beyond 7 (LCP's Protocol-Reject, Echo, Discard): the event, or None
-        when the code is unknown (then it is Code-Rejected)."""
+    def classify_extra(self, packet: ControlPacket, state: State) -> Event | Unhandled:
+        """For codes beyond 7 (LCP's Protocol-Reject, Echo, Discard): the event, or why
+        there is none."""
 
     def echo_reply(self, request: ControlPacket) -> bytes | None:
         """LCP only: the Data of an Echo-Reply to ``request`` (the 'ser' action)."""
+
+    def take_notices(self) -> list[Notice]:
+        """What the callbacks since the last call found for the owner (LCP: a Protocol-
+        Reject, an Echo-Reply, a loop); the automaton passes them on as outputs."""
 
 
 class Automaton:
@@ -255,6 +287,11 @@ class Automaton:
 
     def __repr__(self) -> str:
         return f"<Automaton {self.protocol:#06x} {self.state.name}>"
+
+    @property
+    def restart_count(self) -> int:
+        """The Restart counter (RFC 1661 4.6): transmissions left before TO-."""
+        return self._restart_count
 
     # ----- administrative events (RFC 1661 4.3) -----
     def up(self, now: float) -> list[AutomatonOutput]:
@@ -295,7 +332,7 @@ class Automaton:
             event = None
         if event is None:
             self.dropped += 1
-            return []
+            return [*self.negotiator.take_notices()]
         return self._run(event, now, packet)
 
     def _classify(self, packet: ControlPacket) -> Event | None:
@@ -315,7 +352,9 @@ class Automaton:
             rejected = packet.data[0]
             return Event.RXJ_MINUS if 1 <= rejected <= 7 else Event.RXJ_PLUS
         extra = self.negotiator.classify_extra(packet, self.state)
-        return Event.RUC if extra is None else extra
+        if extra is Unhandled.UNKNOWN_CODE:
+            return Event.RUC
+        return None if extra is Unhandled.DISCARD else extra
 
     def _classify_request(self, packet: ControlPacket) -> Event:
         options = parse_options(packet.data)
@@ -352,6 +391,10 @@ class Automaton:
             self._naks_received += 1
             give_up = self._naks_received >= self.timers.max_failure
             valid = self.negotiator.received_nak(options, give_up)
+        elif not _is_subsequence(options, parse_options(self._request_options)):
+            # RFC 1661 5.4: the Rejected options MUST NOT be reordered or modified, and
+            # come from our request; anything else is no answer to it.
+            return None
         else:
             valid = self.negotiator.received_reject(options)
         self._reply_seen = valid
@@ -363,14 +406,19 @@ class Automaton:
     ) -> list[AutomatonOutput]:
         cell = TABLE[(event, self.state)]
         if cell.next_state is None:
-            return []
+            return [*self.negotiator.take_notices()]
         self._out = []
+        if event == Event.RTR and packet is not None:
+            self._out.append(
+                TerminateRequested(self.protocol, packet.data, self.state == State.OPENED)
+            )
         for action in cell.actions:
             getattr(self, "_" + action)(event, now, packet)
         self.state = cell.next_state
         if self.state not in _TIMER_STATES:
             self.deadline = None
         out, self._out = self._out, []
+        out += self.negotiator.take_notices()
         return out
 
     def _emit(self, packet: ControlPacket) -> None:
@@ -465,3 +513,9 @@ class Automaton:
             data = self.negotiator.echo_reply(packet)
             if data is not None:
                 self._emit(ControlPacket(Code.ECHO_REPLY, packet.identifier, data))
+
+
+def _is_subsequence(options: list[Option], request: list[Option]) -> bool:
+    """True if ``options`` are some of ``request``'s, unmodified and in the same order."""
+    remaining = iter(request)
+    return all(option in remaining for option in options)

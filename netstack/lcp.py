@@ -4,18 +4,21 @@
 (``want``), what the peer acknowledged of ours (``ours``) and what we acknowledged of the
 peer's (``peer``). ``ours`` decides how the peer sends to us (our MRU, receive ACCM);
 ``peer`` decides how we send (its MRU, our transmit ACCM, compression, and which
-authentication we must do).
+authentication we must do). What the link must act on (a Protocol-Reject, an Echo-Reply,
+a loop, a refused authentication) leaves as ``Notice`` values among the automaton's
+outputs.
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, replace
+from enum import Enum
 from typing import Any
 
 from .config import AuthProtocol, LinkConfig, Role
 from .errors import MalformedPacket
-from .fsm import Event, State
+from .fsm import Event, Notice, State, Unhandled
 from .ncp import OptionJudge
 from .numbers import CHAP_MD5, Code, LcpOption, Protocol
 from .packet import ControlPacket, Option, has_valid_length
@@ -51,6 +54,30 @@ _NOT_ASKED: dict[int, dict[str, Any]] = {
 
 
 @dataclass(frozen=True, slots=True)
+class ProtocolRejected(Notice):
+    """RFC 1661 5.7: the peer does not run ``rejected`` and we must stop sending it."""
+
+    rejected: int
+
+
+@dataclass(frozen=True, slots=True)
+class EchoReplied(Notice):
+    """An Echo-Reply came back (RFC 1661 5.8): the peer is alive."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoopedBack(Notice):
+    """Our own Magic-Number came back Max-Failure times: the line is looped (RFC 1661
+    6.4)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthRefused(Notice):
+    """Answering role: the peer Rejected our authentication protocol, or Nak'd it for
+    one we do not require."""
+
+
+@dataclass(frozen=True, slots=True)
 class LcpOptions:
     """One direction's LCP option set."""
 
@@ -71,17 +98,13 @@ class LcpNegotiator(OptionJudge):
         self.want = LcpOptions()
         self.ours = LcpOptions()
         self.peer = LcpOptions()
-        self._peer_candidate = LcpOptions()
-        self.looped_back = False
-        """Set when Magic-Number loopback was detected Max-Failure times (RFC 1661 6.4)."""
-        self.peer_refused_auth = False
-        """Answering role: the peer rejected (or would not agree to) our auth protocol."""
-        self.rejected_protocols: list[int] = []
-        """Protocols the peer Protocol-Rejected while Opened; the link drains this list."""
-        self.echo_replies = 0
-        """Echo-Replies received (the keepalive watches this)."""
+        self._notices: list[Notice] = []
         self._loop_suspicions = 0
         self.reset()
+
+    def take_notices(self) -> list[Notice]:
+        notices, self._notices = self._notices, []
+        return notices
 
     def reset(self) -> None:
         config = self._config
@@ -96,7 +119,6 @@ class LcpNegotiator(OptionJudge):
         )
         self.ours = LcpOptions()
         self.peer = LcpOptions()
-        self.peer_refused_auth = False
 
     def _new_magic(self) -> int:
         magic = 0
@@ -146,7 +168,7 @@ class LcpNegotiator(OptionJudge):
                 if suggested_auth is not None and suggested_auth == self._config.require_auth:
                     w = replace(w, auth=suggested_auth)
                 elif w.auth is not None:
-                    self.peer_refused_auth = True
+                    self._notices.append(AuthRefused(Protocol.LCP))
             elif kind in (LcpOption.PFC, LcpOption.ACFC):
                 w = self._without(w, kind)  # a Nak of a boolean option means "no"
         self.want = w
@@ -156,7 +178,7 @@ class LcpNegotiator(OptionJudge):
         w = self.want
         for kind, _ in options:
             if kind == LcpOption.AUTH_PROTOCOL and w.auth is not None:
-                self.peer_refused_auth = True
+                self._notices.append(AuthRefused(Protocol.LCP))
             w = self._without(w, kind)
         self.want = w
         return True
@@ -205,8 +227,8 @@ class LcpNegotiator(OptionJudge):
     def _suspect_loop(self, same_magic: bool) -> None:
         if same_magic:
             self._loop_suspicions += 1
-            if self._loop_suspicions >= self._config.max_failure:
-                self.looped_back = True
+            if self._loop_suspicions == self._config.max_failure:
+                self._notices.append(LoopedBack(Protocol.LCP))
 
     def peer_request_acked(self, options: list[Option]) -> None:
         self.peer = self._decode(options)
@@ -231,31 +253,34 @@ class LcpNegotiator(OptionJudge):
         return result
 
     # ----- codes 8 to 11 (RFC 1661 5.7-5.9) -----
-    def classify_extra(self, packet: ControlPacket, state: State) -> Event | None:
+    def classify_extra(self, packet: ControlPacket, state: State) -> Event | Unhandled:
         code = packet.code
         if code == Code.PROTOCOL_REJECT:
             if len(packet.data) < 2:
                 raise MalformedPacket("Protocol-Reject without a protocol")
+            if state != State.OPENED:
+                # RFC 1661 5.7: "Protocol-Reject packets received in any state other than
+                # the LCP Opened state SHOULD be silently discarded."
+                return Unhandled.DISCARD
             rejected = _U16.unpack_from(packet.data)[0]
             if rejected == Protocol.LCP:
                 return Event.RXJ_MINUS
-            if state == State.OPENED:  # RFC 1661 5.7: only meaningful in Opened
-                self.rejected_protocols.append(rejected)
+            self._notices.append(ProtocolRejected(Protocol.LCP, rejected))
             return Event.RXJ_PLUS
         if code in (Code.ECHO_REQUEST, Code.ECHO_REPLY, Code.DISCARD_REQUEST):
             if len(packet.data) < 4:
                 raise MalformedPacket("LCP Echo/Discard without a Magic-Number")
             if state == State.OPENED:
                 self._check_echo(code, _U32.unpack_from(packet.data)[0])
-            return Event.RXR
-        return None
+            return Event.RXR  # outside Opened the table does nothing with it (RFC 1661 5.8)
+        return Unhandled.UNKNOWN_CODE
 
     def _check_echo(self, code: int, magic: int) -> None:
         # RFC 1661 5.8: an Echo carrying our own magic number means the link is looped back.
         if self.ours.magic and magic == self.ours.magic:
             self._suspect_loop(True)
         elif code == Code.ECHO_REPLY:
-            self.echo_replies += 1
+            self._notices.append(EchoReplied(Protocol.LCP))
 
     def echo_reply(self, request: ControlPacket) -> bytes | None:
         data = _U32.pack(self.ours.magic) + request.data[4:]
@@ -273,10 +298,19 @@ class LcpNegotiator(OptionJudge):
         return self.ours.auth
 
 
+class KeepaliveAction(Enum):
+    """What the keepalive wants done at its deadline."""
+
+    SEND_ECHO = "send an Echo-Request"
+    DECLARE_DEAD = "declare the peer dead"
+
+
 class Keepalive:
     """LCP Echo keepalive (RFC 1661 5.8): decides when to send an Echo-Request and when
-    the peer is to be declared dead. With ``only_when_idle``, an interval in which any
-    frame arrived counts as proof of life and no echo is sent."""
+    the peer is to be declared dead. With ``only_when_idle``, an interval in which traffic
+    arrived counts as proof of life and no echo is sent. Traffic is what the link reports
+    through ``heard_from_peer``: not the Echo-Replies themselves, or on an idle link every
+    second interval would pass without an echo."""
 
     def __init__(self, interval: float, failures: int, only_when_idle: bool) -> None:
         self.interval = interval
@@ -301,8 +335,8 @@ class Keepalive:
     def reply_received(self) -> None:
         self.outstanding = 0
 
-    def expire(self, now: float) -> str | None:
-        """At the deadline: "echo" (send an Echo-Request), "dead", or None (not due)."""
+    def expire(self, now: float) -> KeepaliveAction | None:
+        """At the deadline, what to do; None when nothing is due."""
         if self.deadline is None or now < self.deadline:
             return None
         self.deadline = now + self.interval
@@ -312,6 +346,6 @@ class Keepalive:
             return None
         if self.outstanding >= self.failures:
             self.deadline = None
-            return "dead"
+            return KeepaliveAction.DECLARE_DEAD
         self.outstanding += 1
-        return "echo"
+        return KeepaliveAction.SEND_ECHO

@@ -36,14 +36,35 @@ from .events import (
     Output,
     WriteSerial,
 )
-from .fsm import Automaton, AutomatonOutput, LayerSignal, Signal, State, Timers, Transmit
+from .fsm import (
+    Automaton,
+    AutomatonOutput,
+    LayerSignal,
+    Notice,
+    Signal,
+    State,
+    TerminateRequested,
+    Timers,
+    Transmit,
+)
 from .hdlc import Deframer, Framer
 from .ipcp import IpcpNegotiator
 from .ipv6cp import Ipv6cpNegotiator
-from .lcp import DEFAULT_ACCM, Keepalive, LcpNegotiator
+from .lcp import (
+    DEFAULT_ACCM,
+    DEFAULT_MRU,
+    AuthRefused,
+    EchoReplied,
+    Keepalive,
+    KeepaliveAction,
+    LcpNegotiator,
+    LoopedBack,
+    ProtocolRejected,
+)
 from .numbers import Code, Protocol
 from .packet import ControlPacket
 from .rng import Rng
+from .text import peer_text
 
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
@@ -111,9 +132,9 @@ class Link:
         self._detail = ""
         self._heard_lcp = False
         self._peer_terminated = False
+        self._peer_reason = ""
         self._rejected: set[int] = set()
         self._lcp_identifier = rng.randrange(256)  # for the LCP packets the link sends
-        self._echo_replies_seen = 0
         self._drops: Counter[str] = Counter()
         self._frames_out = self._bytes_out = self._packets_in = self._packets_out = 0
         self._tx: list[bytes] = []
@@ -143,7 +164,8 @@ class Link:
     def receive_bytes(self, data: bytes, now: float) -> list[Output]:
         """Bytes from the serial line, in any chunking."""
         for protocol, info in self._deframer.iter_frames(data):
-            self._keepalive.heard_from_peer()
+            if protocol != Protocol.LCP:  # traffic; an Echo-Reply must not postpone echoes
+                self._keepalive.heard_from_peer()
             if protocol == Protocol.IPV4 and self._ipv4_open:
                 self._packets_in += 1
                 self._out.append(DeliverPacket(info))
@@ -206,10 +228,10 @@ class Link:
         for auth in list(self._auth):
             self._apply(auth.handle_timer(now), now)
         self._check_auth(now)
-        verdict = self._keepalive.expire(now)
-        if verdict == "echo":
+        action = self._keepalive.expire(now)
+        if action is KeepaliveAction.SEND_ECHO:
             self._send_echo_request()
-        elif verdict == "dead":
+        elif action is KeepaliveAction.DECLARE_DEAD:
             self._set_reason(
                 DownReason.ECHO_TIMEOUT, f"{self.config.echo_failures} echoes unanswered"
             )
@@ -250,31 +272,20 @@ class Link:
                 self._drops["ncp_before_network_phase"] += 1
         elif _CONTROL_OF.get(protocol) in self._ncps:
             self._drops["ncp_not_open"] += 1  # RFC 1661 3.5: silently discarded
-        elif self._lcp.state == State.OPENED:
+        elif self.phase == Phase.NETWORK:
             self._drops["unknown_protocol"] += 1
             self._protocol_reject(protocol, info)
         else:
-            self._drops["unknown_protocol"] += 1
+            # RFC 1661 3.4/3.5: before the Network phase (LCP negotiating, or
+            # authenticating) other protocols are silently discarded, not rejected.
+            self._drops["before_network_phase"] += 1
 
     def _receive_lcp(self, info: bytes, now: float) -> None:
         if self._ended and self._lcp.state not in (State.CLOSING, State.STOPPING):
             self._drops["after_link_down"] += 1
             return
         self._heard_lcp = True
-        if info[:1] == bytes((Code.TERMINATE_REQUEST,)):
-            self._peer_terminated = True
-            if self._lcp.state == State.OPENED:
-                self._set_reason(DownReason.PEER_TERMINATED)
         self._apply(self._lcp.receive(info, now), now)
-        if self.lcp.echo_replies != self._echo_replies_seen:
-            self._echo_replies_seen = self.lcp.echo_replies
-            self._keepalive.reply_received()
-        while self.lcp.rejected_protocols:
-            self._protocol_rejected(self.lcp.rejected_protocols.pop(0), now)
-        if self.lcp.looped_back:
-            self._fail(now, DownReason.LOOPED_BACK, "our own Magic-Number came back")
-        elif self.lcp.peer_refused_auth:
-            self._fail(now, DownReason.AUTH_FAILED, "the peer refused to authenticate")
 
     def _receive_auth(self, protocol: int, info: bytes, now: float) -> None:
         handlers = [a for a in self._auth if a.protocol == protocol]
@@ -309,10 +320,27 @@ class Link:
         for output in outputs:
             if isinstance(output, Transmit):
                 self._transmit(output.protocol, output.data)
+            elif isinstance(output, Notice):
+                self._notice(output, now)
             elif output.protocol == Protocol.LCP:
                 self._lcp_signal(output, now)
             else:
                 self._ncp_signal(output, now)
+
+    def _notice(self, notice: Notice, now: float) -> None:
+        if isinstance(notice, TerminateRequested) and notice.protocol == Protocol.LCP:
+            self._peer_terminated = True
+            self._peer_reason = peer_text(notice.reason)
+            if notice.opened:
+                self._set_reason(DownReason.PEER_TERMINATED, self._peer_reason)
+        elif isinstance(notice, ProtocolRejected):
+            self._protocol_rejected(notice.rejected, now)
+        elif isinstance(notice, EchoReplied):
+            self._keepalive.reply_received()
+        elif isinstance(notice, LoopedBack):
+            self._fail(now, DownReason.LOOPED_BACK, "our own Magic-Number came back")
+        elif isinstance(notice, AuthRefused):
+            self._fail(now, DownReason.AUTH_FAILED, "the peer refused to authenticate")
 
     def _lcp_signal(self, signal: LayerSignal, now: float) -> None:
         if signal.signal == Signal.UP:
@@ -330,7 +358,7 @@ class Link:
         self._framer.pfc, self._framer.acfc = peer.pfc, peer.acfc
         self._deframer.accm = DEFAULT_ACCM if ours.accm is None else ours.accm
         self._deframer.mru = ours.mru
-        self._lcp.max_reject = peer.mru - 4
+        self._set_peer_mru(peer.mru)
         self._keepalive.start(now)
         if self.config.require_auth is not None and ours.auth is None:
             self._fail(now, DownReason.AUTH_FAILED, "the peer refused to authenticate")
@@ -372,9 +400,16 @@ class Link:
                 self._apply(ncp.up(now), now)
                 self._apply(ncp.open(now), now)
 
+    def _set_peer_mru(self, mru: int) -> None:
+        # RFC 1661 5.6/5.7: a Code-Reject or Protocol-Reject is truncated to fit the
+        # peer's MRU, whichever protocol sends it.
+        for automaton in (self._lcp, *self._ncps.values()):
+            automaton.max_reject = mru - 4
+
     def _lcp_down(self, now: float) -> None:
         self._framer.accm, self._framer.pfc, self._framer.acfc = DEFAULT_ACCM, False, False
         self._deframer.accm = DEFAULT_ACCM
+        self._set_peer_mru(DEFAULT_MRU)
         self._keepalive.stop()
         self._auth = []
         for ncp in self._ncps.values():
@@ -457,6 +492,7 @@ class Link:
 
     def _unfinished_reason(self) -> DownReason:
         if self._peer_terminated:
+            self._set_reason(DownReason.PEER_TERMINATED, self._peer_reason)
             return DownReason.PEER_TERMINATED
         return DownReason.NEGOTIATION_FAILED if self._heard_lcp else DownReason.PEER_NOT_RESPONDING
 

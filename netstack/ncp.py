@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .fsm import Event, State
+from .fsm import Event, Notice, State, Unhandled
 from .numbers import Code
 from .packet import ControlPacket, Option, judge_request
 
@@ -24,8 +24,11 @@ class NcpNegotiator(OptionJudge):
     """An NCP has only codes 1 to 7 (RFC 1332 2, RFC 5072 3): everything else is
     Code-Rejected, and there is no Echo."""
 
-    def classify_extra(self, packet: ControlPacket, state: State) -> Event | None:
-        return None
+    def classify_extra(self, packet: ControlPacket, state: State) -> Event | Unhandled:
+        return Unhandled.UNKNOWN_CODE
 
     def echo_reply(self, request: ControlPacket) -> bytes | None:
         return None
+
+    def take_notices(self) -> list[Notice]:
+        return []
