@@ -22,6 +22,11 @@ Peer garbage never raises: bad frames are dropped and counted in ``Deframer.drop
 ``DropReason``. Exceptions (``UsageError``) are for our own misuse: an invalid protocol
 number handed to ``encode`` or an out-of-range ACCM/MRU.
 
+One liberty beyond the RFC (and pppd): a frame that fails its FCS (or becomes a runt)
+once the control characters in our receive ACCM were deleted is checked again with them
+kept, for peers that send them raw although they agreed to escape them;
+``accm_ignored_by_peer`` counts the frames saved so. Only failed frames pay for it.
+
 Speed: everything that touches every octet runs in C (``bytes.replace``, ``split``,
 ``translate``, ``binascii.crc_hqx``); Python code runs per frame or per escape only.
 ``hdlc_reference`` is the plain octet-at-a-time version this module is checked against.
@@ -146,6 +151,11 @@ class DropReason(StrEnum):
     """Address/Control not FF 03, or a Protocol field that breaks RFC 1661 section 2."""
 
 
+_RETRY_AS_SENT = (DropReason.BAD_FCS, DropReason.RUNT)
+"""Drops that deleting a peer's raw control characters can cause: the FCS no longer
+matches, or a short frame became shorter than 4 octets."""
+
+
 class Frame(NamedTuple):
     """One good received frame: the PPP Protocol field and the Information field."""
 
@@ -232,6 +242,9 @@ class Deframer:
         """Raw serial bytes fed so far."""
         self.drops: dict[DropReason, int] = dict.fromkeys(DropReason, 0)
         """Dropped frames by reason; read-only for everyone else."""
+        self.accm_ignored_by_peer = 0
+        """Frames that passed their FCS only with the control characters of our receive
+        ACCM kept: the peer sent them raw though asked to escape them."""
         self._tail = bytearray()
         self._hunting = True
         self._garbage_counted = False
@@ -339,6 +352,7 @@ class Deframer:
             # bound cut it off in _extend_tail: chunking must not change the counters.
             self.drops[DropReason.TOO_LONG] += 1
             return
+        as_sent = raw
         if self._deleted:
             # RFC 1662 4.2/7.1: control characters in our receive ACCM that arrive
             # unescaped "may have been inserted by intervening data communications
@@ -351,11 +365,27 @@ class Deframer:
             self.drops[DropReason.ABORTED] += 1
             return
         result = self._check(frame)
+        if result in _RETRY_AS_SENT and len(raw) != len(as_sent):
+            result = self._check_as_sent(as_sent, result)
         if isinstance(result, DropReason):
             self.drops[result] += 1
             return
         self.frames += 1
         frames.append(result)
+
+    def _check_as_sent(self, raw: bytes, reason: DropReason) -> Frame | DropReason:
+        """The frame again with the deleted control characters kept.
+
+        Some modems (ASR1603: Zephyr PR #89580) send control characters raw after
+        agreeing to a receive ACCM that asks for them escaped; pppd with the default
+        asyncmap then loses every frame, Echo-Replies included. We keep such a peer.
+        """
+        frame = _unescape(raw)
+        result = reason if frame is None else self._check(frame)
+        if isinstance(result, Frame):
+            self.accm_ignored_by_peer += 1
+            return result
+        return reason
 
     def _check(self, frame: bytes) -> Frame | DropReason:
         """An unescaped frame with its FCS -> the Frame, or why it is dropped."""

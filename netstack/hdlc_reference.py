@@ -78,32 +78,52 @@ def encode(
     return bytes((FLAG,)) + escape(bytes(frame), accm) + bytes((FLAG,))
 
 
-def _receive(stream: bytes, accm: int) -> list[bytes | str]:
-    """Each flag-terminated frame, unescaped (FCS still on), or "aborted"/"garbage"."""
-    results: list[bytes | str] = []
+class _Unescaper:
+    """One frame being unescaped octet by octet (RFC 1662 4.2)."""
+
+    def __init__(self) -> None:
+        self.frame = bytearray()
+        self.escaped = False
+
+    def take(self, octet: int) -> None:
+        if self.escaped:
+            self.frame.append(octet ^ 0x20)
+            self.escaped = False
+        elif octet == ESCAPE:
+            self.escaped = True
+        else:
+            self.frame.append(octet)
+
+    def result(self) -> bytes | str:
+        return "aborted" if self.escaped else bytes(self.frame)
+
+
+Received = tuple[bytes | str, bytes | str | None]
+"""A frame as received: with the ACCM's control characters deleted, and with them kept
+(None when there were none to delete); each unescaped (FCS still on) or "aborted"."""
+
+
+def _receive(stream: bytes, accm: int) -> list[Received | str]:
+    """Each flag-terminated frame, or "garbage" (once, before the first flag)."""
+    results: list[Received | str] = []
     hunting = True
-    escaped = False
-    frame = bytearray()
+    deleted, kept = _Unescaper(), _Unescaper()
+    inserted = False
     for octet in stream:
         if octet == FLAG:
-            if escaped:
-                results.append("aborted")
-            elif not hunting and frame:
-                results.append(bytes(frame))
-            hunting = escaped = False
-            frame = bytearray()
+            if not hunting and (deleted.frame or deleted.escaped):
+                results.append((deleted.result(), kept.result() if inserted else None))
+            hunting = inserted = False
+            deleted, kept = _Unescaper(), _Unescaper()
         elif hunting:
             if "garbage" not in results:  # the garbage before the first flag, counted once
                 results.append("garbage")
-        elif octet < 0x20 and accm >> octet & 1:
-            pass  # inserted by the DCE: removed (RFC 1662 4.2)
-        elif escaped:
-            frame.append(octet ^ 0x20)
-            escaped = False
-        elif octet == ESCAPE:
-            escaped = True
         else:
-            frame.append(octet)
+            kept.take(octet)
+            if octet < 0x20 and accm >> octet & 1:
+                inserted = True  # inserted by the DCE: removed (RFC 1662 4.2)
+            else:
+                deleted.take(octet)
     return results
 
 
@@ -137,27 +157,44 @@ def unframe(stream: bytes, accm: int = 0xFFFFFFFF) -> list[bytes]:
     """The contents of every frame with a good FCS, FCS removed, header not parsed."""
     frames = []
     for received in _receive(stream, accm):
-        if isinstance(received, bytes):
-            checked = _check(received)
+        if not isinstance(received, str) and isinstance(received[0], bytes):
+            checked = _check(received[0])
             if isinstance(checked, bytes):
                 frames.append(checked)
     return frames
 
 
+def _decode_one(frame: bytes | str, mru: int) -> tuple[int, bytes] | str:
+    checked = _check(frame) if isinstance(frame, bytes) else frame
+    return _parse(checked, mru) if isinstance(checked, bytes) else checked
+
+
 def decode_counting(
     stream: bytes, accm: int = 0xFFFFFFFF, mru: int = 1500
 ) -> tuple[list[tuple[int, bytes]], dict[str, int]]:
-    """Good frames as (protocol, info), and the dropped ones counted by reason."""
+    """Good frames as (protocol, info), and the dropped ones counted by reason.
+
+    A frame that fails its FCS (or is too short) with the ACCM's control characters
+    deleted is tried with them kept (a peer that ignores the ACCM it agreed to); those
+    saved are counted as "accm_ignored_by_peer".
+    """
     frames: list[tuple[int, bytes]] = []
-    drops: dict[str, int] = {}
+    counts: dict[str, int] = {}
     for received in _receive(stream, accm):
-        checked = _check(received) if isinstance(received, bytes) else received
-        result = _parse(checked, mru) if isinstance(checked, bytes) else checked
+        if isinstance(received, str):
+            result: tuple[int, bytes] | str = received
+        else:
+            result = _decode_one(received[0], mru)
+            if result in ("bad_fcs", "runt") and received[1] is not None:
+                as_sent = _decode_one(received[1], mru)
+                if not isinstance(as_sent, str):
+                    result = as_sent
+                    counts["accm_ignored_by_peer"] = counts.get("accm_ignored_by_peer", 0) + 1
         if isinstance(result, str):
-            drops[result] = drops.get(result, 0) + 1
+            counts[result] = counts.get(result, 0) + 1
         else:
             frames.append(result)
-    return frames, drops
+    return frames, counts
 
 
 def decode(stream: bytes, accm: int = 0xFFFFFFFF, mru: int = 1500) -> list[tuple[int, bytes]]:

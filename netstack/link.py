@@ -97,6 +97,9 @@ class LinkStatistics:
     drops: Mapping[str, int]
     """Dropped frames and packets by reason (framing errors, malformed control packets,
     unknown protocols, packets for a network protocol that is not open...)."""
+    accm_ignored_by_peer: int = 0
+    """Frames kept although the peer sent control characters raw that our receive ACCM
+    asked it to escape (``Deframer.accm_ignored_by_peer``)."""
 
 
 class Link:
@@ -255,6 +258,7 @@ class Link:
             packets_in=self._packets_in,
             packets_out=self._packets_out,
             drops=dict(drops),
+            accm_ignored_by_peer=self._deframer.accm_ignored_by_peer,
         )
 
     # ---------------------------------------------------------------- receive

@@ -160,7 +160,11 @@ def test_unknown_code_is_code_rejected_and_truncated() -> None:
 def test_netstack_is_pure() -> None:
     """STYLE.md: netstack does no I/O and makes no randomness or time of its own."""
     forbidden = {"asyncio", "os", "socket", "time", "random", "threading", "select", "subprocess"}
-    for path in Path("netstack").glob("*.py"):
+    # Found from this file, not the working directory: from elsewhere a relative path
+    # would match nothing and the test would pass having checked nothing.
+    paths = sorted((Path(__file__).resolve().parent.parent / "netstack").glob("*.py"))
+    assert len(paths) >= 15, paths
+    for path in paths:
         for node in ast.walk(ast.parse(path.read_text())):
             names: list[str] = []
             if isinstance(node, ast.Import):

@@ -5,6 +5,9 @@ from __future__ import annotations
 import random
 import struct
 
+from scapy.layers.inet import IP, UDP
+
+from netstack import hdlc_reference as reference
 from netstack.auth import ChapServer
 from netstack.config import AuthProtocol, LinkConfig
 from netstack.events import DownReason, LinkDown, LinkUp
@@ -218,3 +221,37 @@ def test_answering_side_requires_auth_the_client_rejects() -> None:
     assert pair.run_until(lambda: bool(pair.events_of(pair.server, LinkDown)))
     down = pair.events_of(pair.server, LinkDown)[0]
     assert down.reason == DownReason.AUTH_FAILED  # type: ignore[attr-defined]
+
+
+def test_peer_that_ignores_the_accm_it_agreed_to_keeps_the_link() -> None:
+    """pppd with default-asyncmap loses such a peer (every frame fails its FCS, Echo-
+    Replies too); we keep it and count it."""
+    client = LinkConfig(accm=0x000A0000, echo_interval=5.0, echo_failures=3)  # XON/XOFF
+    pair = Pair(client)
+    pair.start()
+    assert pair.run_until(lambda: pair.client.link.ipv4_ready)
+    pair.server.link._framer.accm = 0  # noqa: SLF001 - the peer now ignores our ACCM
+    packet = bytes(IP(src="198.51.100.1", dst="198.51.100.2") / UDP() / (b"\x11\x13" * 20))
+    for _ in range(10):
+        pair.send_packet(pair.server, packet)
+        pair.run_for(6.0)
+    assert pair.client.packets == [packet] * 10
+    assert not pair.events_of(pair.client, LinkDown)
+    stats = pair.client.link.statistics()
+    assert stats.accm_ignored_by_peer >= 10 and "bad_fcs" not in stats.drops
+
+
+def test_lcp_request_with_raw_control_characters_before_lcp_opens() -> None:
+    """Before LCP opens our receive ACCM is all ones (RFC 1662 7.1); a modem that sends
+    its Configure-Request with ACCM 0 framing is still understood."""
+    peer = ScriptedPeer()
+    request = peer.open()
+    peer.reply(Protocol.LCP, Code.CONFIGURE_ACK, request.identifier, request.data)
+    body = b"\xff\x03\xc0\x21" + ControlPacket(1, 0x11, b"\x02\x06\x00\x00\x00\x00").emit()
+    fcs = reference.pppfcs16(reference.PPPINITFCS16, body) ^ 0xFFFF
+    raw = b"\x7e" + reference.escape(body + struct.pack("<H", fcs), 0) + b"\x7e"
+    assert b"\x01\x11\x00\x0a\x02\x06\x00" in raw  # control characters sent raw
+    acks = peer.control(peer.take(peer.link.receive_bytes(raw, peer.now)), Protocol.LCP)
+    assert codes(acks) == [Code.CONFIGURE_ACK]
+    assert peer.link.phase == Phase.NETWORK
+    assert peer.link.statistics().accm_ignored_by_peer == 1
