@@ -1,8 +1,8 @@
 """PPP in HDLC-like framing over an asynchronous serial line (RFC 1662), fast.
 
-What lives here: the FCS-16 (RFC 1662 section C.2), the octet-stuffing transparency of
-section 4.2 with the Async-Control-Character-Map (ACCM, section 7.1), the frame format
-of section 3.1 and the compressed forms of the Address/Control and Protocol fields
+What lives here: the octet-stuffing transparency of RFC 1662 section 4.2 with the
+Async-Control-Character-Map (ACCM, section 7.1), the frame format of section 3.1 with its
+FCS-16 (section C.2, computed in ``netstack.fcs``) and the compressed forms of the Address/Control and Protocol fields
 (RFC 1661 sections 6.5 and 6.6). Of LCP it knows only the sending rules: LCP packets
 are never compressed, and codes 1..7 are sent as if nothing had been negotiated.
 
@@ -28,19 +28,21 @@ kept, for peers that send them raw although they agreed to escape them;
 ``accm_ignored_by_peer`` counts the frames saved so. Only failed frames pay for it.
 
 Speed: everything that touches every octet runs in C (``bytes.replace``, ``split``,
-``translate``, ``binascii.crc_hqx``); Python code runs per frame or per escape only.
+``translate``, the FCS of ``netstack.fcs``); Python code runs per frame or per escape only.
 ``hdlc_reference`` is the plain octet-at-a-time version this module is checked against.
 """
 
 from __future__ import annotations
 
-import binascii
 from collections.abc import Iterator
 from enum import StrEnum
 from itertools import accumulate, islice
 from typing import NamedTuple
 
 from .errors import UsageError
+from .fcs import GOOD_FCS16, INIT_FCS16, fcs16, fcs_trailer, has_good_fcs
+
+__all__ = ["GOOD_FCS16", "INIT_FCS16", "Deframer", "DropReason", "Frame", "Framer", "fcs16"]
 
 FLAG = 0x7E
 """Flag Sequence (RFC 1662 3.1): begins and ends every frame."""
@@ -56,52 +58,14 @@ DEFAULT_ACCM = 0xFFFFFFFF
 DEFAULT_MRU = 1500
 """RFC 1661 6.1: the default Maximum-Receive-Unit."""
 
-GOOD_FCS16 = 0xF0B8
-"""RFC 1662 C.2: the FCS register after a frame followed by its own FCS."""
-INIT_FCS16 = 0xFFFF
-"""RFC 1662 C.2: initial FCS register value."""
-
 _FLAG = b"\x7e"
 _ESCAPE = b"\x7d"
 _HEADER = b"\xff\x03"
 _MIN_FRAME = 4
 """RFC 1662 4.3 lists frames shorter than 4 octets (without flags) as invalid."""
 
-_BITREV = bytes(int(f"{octet:08b}"[::-1], 2) for octet in range(256))
-"""Each octet with its bits reversed: turns crc_hqx (MSB first) into the LSB-first FCS."""
-_GOOD_FCS16_REVERSED = 0x1D0F
-"""GOOD_FCS16 as crc_hqx sees it (bits reversed); saves a reversal per received frame."""
-_FCS_OCTET = tuple(_BITREV[octet] ^ 0xFF for octet in range(256))
-"""crc_hqx register octet -> transmitted FCS octet (reversed back, then ones-complement)."""
 _UNESCAPED = tuple(bytes((octet ^ 0x20,)) for octet in range(256))
 """The octet an escaped octet stands for (RFC 1662 4.2: XOR 0x20)."""
-
-
-def fcs16(data: bytes, fcs: int = INIT_FCS16) -> int:
-    """Run the RFC 1662 FCS-16 (polynomial 0x8408, LSB first) over ``data``.
-
-    ``fcs`` is the register carried over from earlier data, as ``pppfcs16()`` in RFC 1662
-    C.2. The transmitted FCS is ``fcs16(frame) ^ 0xFFFF``, little-endian; a received frame
-    with its FCS leaves ``GOOD_FCS16``. ``binascii.crc_hqx`` computes the same polynomial
-    MSB first: a reflected CRC is the bit-reversal of the plain CRC of bit-reversed
-    octets, with the initial value reversed too.
-    """
-    register = binascii.crc_hqx(data.translate(_BITREV), _reverse16(fcs))
-    return _reverse16(register)
-
-
-def _reverse16(value: int) -> int:
-    return (_BITREV[value & 0xFF] << 8) | _BITREV[value >> 8 & 0xFF]
-
-
-def _fcs_trailer(frame: bytes) -> bytes:
-    """The two FCS octets that follow ``frame``, least significant first (RFC 1662 C.2)."""
-    register = binascii.crc_hqx(frame.translate(_BITREV), INIT_FCS16)
-    return bytes((_FCS_OCTET[register >> 8], _FCS_OCTET[register & 0xFF]))
-
-
-def _has_good_fcs(frame: bytes) -> bool:
-    return binascii.crc_hqx(frame.translate(_BITREV), INIT_FCS16) == _GOOD_FCS16_REVERSED
 
 
 def _accm_octets(accm: int) -> list[int]:
@@ -211,7 +175,7 @@ class Framer:
         else:
             header += protocol.to_bytes(2, "big")
         frame = header + info
-        frame += _fcs_trailer(frame)
+        frame += fcs_trailer(frame)
         return b"".join((_FLAG, _escape(frame, self._escapes), _FLAG))
 
     def _encode_lcp(self, info: bytes) -> bytes:
@@ -221,7 +185,7 @@ class Framer:
         # so they stay readable when one end wrongly believes the link is open; Linux
         # ppp_async applies this to the ACCM too.
         frame = b"\xff\x03\xc0\x21" + info
-        frame += _fcs_trailer(frame)
+        frame += fcs_trailer(frame)
         escapes = _FULL_ESCAPES if info and 1 <= info[0] <= 7 else self._escapes
         return b"".join((_FLAG, _escape(frame, escapes), _FLAG))
 
@@ -391,7 +355,7 @@ class Deframer:
         """An unescaped frame with its FCS -> the Frame, or why it is dropped."""
         if len(frame) < _MIN_FRAME:
             return DropReason.RUNT
-        if not _has_good_fcs(frame):
+        if not has_good_fcs(frame):
             return DropReason.BAD_FCS
         parsed = _parse_header(frame, len(frame) - 2)
         if parsed is None:

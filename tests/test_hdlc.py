@@ -24,6 +24,7 @@ from scapy.layers.ppp import (
     PPP_LCP_Option,
 )
 
+from netstack import fcs
 from netstack import hdlc_reference as reference
 from netstack.errors import UsageError
 from netstack.hdlc import GOOD_FCS16, Deframer, DropReason, Frame, Framer, fcs16
@@ -132,6 +133,22 @@ def test_fcs16_runs_over_pieces_and_leaves_the_good_residue() -> None:
 def test_fcs16_matches_bitwise_and_table(data: bytes, start: int) -> None:
     assert fcs16(data, start) == crc16_x25_bitwise(data, start)
     assert fcs16(data, start) == reference.pppfcs16(start, data)
+    assert fcs.hqx_fcs16(data, start) == fcs16(data, start)  # the fallback without fastcrc
+
+
+@FAST
+@given(st.binary(max_size=300), st.integers(0, 0xFFFF))
+def test_trailer_and_check_agree_with_the_fallback(data: bytes, flip: int) -> None:
+    trailer = fcs.fcs_trailer(data)
+    assert trailer == fcs.hqx_trailer(data) == with_fcs(data)[len(data) :]
+    assert fcs.has_good_fcs(data + trailer) and fcs.hqx_has_good_fcs(data + trailer)
+    damaged = data + (int.from_bytes(trailer, "little") ^ (flip or 1)).to_bytes(2, "little")
+    assert not fcs.has_good_fcs(damaged) and not fcs.hqx_has_good_fcs(damaged)
+
+
+def test_fast_fcs_is_in_use() -> None:
+    """pyproject.toml asks for fastcrc: the fast FCS must be the one running here."""
+    assert fcs.FAST_FCS
 
 
 # --- byte fixtures --------------------------------------------------------------------
