@@ -26,6 +26,8 @@ from netstack.events import DeliverPacket, WriteSerial
 
 RECENT = 12
 """How many of the last events a timeout message shows."""
+CHECK_INTERVAL = 0.2
+"""How often ``pump_until`` looks at a condition outside the link: a polling period."""
 
 
 class PppLink(Protocol):
@@ -117,6 +119,17 @@ class LinkRunner:
         while time.monotonic() < deadline:
             self._pump_once(deadline)
         return self.events[first:]
+
+    def pump_until(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
+        """Keep the link serviced until ``condition()`` (checked between selects, at least
+        every ``CHECK_INTERVAL`` s: e.g. a line in the peer's log) holds; fail with
+        ``what`` and the history after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            now = time.monotonic()
+            if now >= deadline:
+                raise AssertionError(f"no {what} within {timeout:.0f} s; {self.describe()}")
+            self._pump_once(min(deadline, now + CHECK_INTERVAL))
 
     def describe(self) -> str:
         """The runner's recent history, for failure messages."""

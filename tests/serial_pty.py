@@ -1,9 +1,11 @@
 """A pseudo-terminal as a modem line, for tests: open it raw, talk AT, dial.
 
 Synchronous and bounded: every wait selects on the port's descriptor until a deadline;
-nothing sleeps. Replies are split into whole lines (CR or LF ends a line) and a result
-code is recognised only as a whole line, never as a substring of one (``xOK`` or the
-middle of a PPP frame is not ``OK``). Lines that are not a final result (echo, ``+CSQ:``
+nothing sleeps. The default bounds come from ``interop_bounds`` (generous: the other end
+may be an emulated VM on a loaded machine; a wait returns as soon as its line comes).
+Replies are split into whole lines (CR or LF ends a line) and a result code is
+recognised only as a whole line, never as a substring of one (``xOK`` or the middle of
+a PPP frame is not ``OK``). Lines that are not a final result (echo, ``+CSQ:``
 information, stale bytes) are collected and returned.
 """
 
@@ -14,6 +16,8 @@ import select
 import time
 
 import serial
+
+from interop_bounds import AT_REPLY, DIAL, LINE_WRITE, NO_CARRIER
 
 FINAL_RESULTS = ("OK", "CONNECT", "ERROR", "NO CARRIER", "BUSY", "NO ANSWER", "NO DIALTONE")
 """V.250 final result codes, plus the +CME/+CMS errors of 3GPP TS 27.007/27.005."""
@@ -26,7 +30,7 @@ class AtFailure(AssertionError):
 
 def open_port(path: str) -> serial.Serial:
     """Open a tty (e.g. the pppd VM's pty) raw at 115200 baud, non-blocking reads."""
-    return serial.Serial(path, 115200, timeout=0, write_timeout=10)
+    return serial.Serial(path, 115200, timeout=0, write_timeout=LINE_WRITE)
 
 
 def result_code(line: str) -> str | None:
@@ -97,7 +101,7 @@ class LineReader:
 
 
 def at_command(
-    port: serial.Serial, command: str, expect: tuple[str, ...] = ("OK",), timeout: float = 5
+    port: serial.Serial, command: str, expect: tuple[str, ...] = ("OK",), timeout: float = AT_REPLY
 ) -> list[str]:
     """Send ``command`` + CR and return the reply's lines (the final result last); fail
     unless the final result code is one of ``expect``."""
@@ -105,7 +109,7 @@ def at_command(
     return lines
 
 
-def dial(port: serial.Serial, command: str = "ATD*99***1#", timeout: float = 10) -> bytes:
+def dial(port: serial.Serial, command: str = "ATD*99***1#", timeout: float = DIAL) -> bytes:
     """Dial and wait for a whole ``CONNECT`` line; return the bytes that followed it in
     the same reads: they may already be the peer's first PPP frame. (When the modem's
     CR LF was split across reads they may start with a stray LF, which a PPP deframer
@@ -114,7 +118,7 @@ def dial(port: serial.Serial, command: str = "ATD*99***1#", timeout: float = 10)
     return rest
 
 
-def wait_result(port: serial.Serial, expect: str, timeout: float = 10) -> list[str]:
+def wait_result(port: serial.Serial, expect: str, timeout: float = NO_CARRIER) -> list[str]:
     """Wait, without sending anything, for an unsolicited final result line such as
     ``NO CARRIER`` after a hang-up; returns the lines read, the result last. Binary
     data (PPP frames) before it is read and dropped."""

@@ -7,8 +7,10 @@ built and checked with scapy, an independent implementation of IP.
 
 from __future__ import annotations
 
+import logging
 import random
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +20,16 @@ from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
 from scapy.packet import Raw
 
+from interop_bounds import (
+    ECHO_REPLIES,
+    LINK_DOWN,
+    LINK_UP,
+    LOG_LINE,
+    PACKET_REPLY,
+    PACKET_RESEND,
+    PEER_FIRST_BYTES,
+    PPPD_EXIT,
+)
 from link_runner import LinkRunner
 from netstack.config import LinkConfig
 from netstack.events import DownReason, LinkDown, LinkInfo, LinkUp
@@ -27,6 +39,7 @@ from pppd_vm import PppdVm
 from serial_pty import at_command, dial
 
 pytestmark = pytest.mark.interop
+log = logging.getLogger(__name__)
 
 # The VM's default server options (README), spelled out so tests can add to them.
 DEFAULTS = (
@@ -51,14 +64,14 @@ def connect(pppd: PppdVm, port: serial.Serial, config: LinkConfig, options: str 
     at_command(port, "AT")
     rest = dial(port, "ATD*99***1#")
     runner = LinkRunner(Link(config, random.Random(7)), port, initial_bytes=rest)
-    runner.start(wait_for_peer=5)  # pppd takes the line a moment after CONNECT
+    runner.start(wait_for_peer=PEER_FIRST_BYTES)  # pppd takes the line after CONNECT
     info = runner.run_until(
         lambda e: (
             isinstance(e, LinkUp)
             and e.info.local_ipv4 is not None
             and (e.info.local_interface_id is not None or not config.ipv6)
         ),
-        timeout=30,
+        timeout=LINK_UP,
     ).info  # type: ignore[attr-defined]
     return Session(runner, info, mark)
 
@@ -66,23 +79,26 @@ def connect(pppd: PppdVm, port: serial.Serial, config: LinkConfig, options: str 
 def logged(pppd: PppdVm, since: int, *texts: str) -> str:
     """Wait (bounded) until pppd's log after ``since`` holds every text; return the log."""
     for text in texts:
-        pppd.wait_log(re.escape(text), timeout=15, since=since)
+        pppd.wait_log(re.escape(text), timeout=LOG_LINE, since=since)
     return pppd.console_log(since)
 
 
-def exchange(
-    session: Session, packet: bytes, match: Callable[[bytes], bool], attempts: int = 5
-) -> bytes:
-    """Send ``packet`` until a reply ``match``es (bounded). The first packet after IPCP
-    or IPV6CP opens can be dropped by pppd's kernel: pppd brings ppp0 up only after it
-    has processed our Configure-Ack."""
-    for _ in range(attempts):
+def exchange(session: Session, packet: bytes, match: Callable[[bytes], bool]) -> bytes:
+    """Send ``packet`` every ``PACKET_RESEND`` s until a reply ``match``es, for at most
+    ``PACKET_REPLY`` s. The first packet after IPCP or IPV6CP opens can be dropped by
+    pppd's kernel: pppd brings ppp0 up only after it has processed our Configure-Ack."""
+    deadline = time.monotonic() + PACKET_REPLY
+    sent = 0
+    while (remaining := deadline - time.monotonic()) > 0:
         session.runner.send(packet)
+        sent += 1
         try:
-            return session.runner.wait_packet(match, timeout=3)
+            return session.runner.wait_packet(match, timeout=min(PACKET_RESEND, remaining))
         except AssertionError:
             continue
-    raise AssertionError(f"no reply after {attempts} tries; {session.runner.describe()}")
+    raise AssertionError(
+        f"no reply within {PACKET_REPLY:.0f} s ({sent} sent); {session.runner.describe()}"
+    )
 
 
 def ping4(session: Session, size: int = 0, payload: bytes = b"pppbridge") -> None:
@@ -134,7 +150,7 @@ def test_traffic_ipv4_and_ipv6_through_pppd(pppd: PppdVm, modem_port: serial.Ser
     assert IPv6(reply)[ICMPv6EchoReply].data == b"v6" and IPv6(reply).src == "fe80::1"
 
     # ipv6-up in the VM adds 2001:db8::1/64 on ppp0 once IPV6CP is up.
-    pppd.wait_log(r"ipv6-up ppp0", timeout=15, since=session.mark)
+    pppd.wait_log(r"ipv6-up ppp0", timeout=LOG_LINE, since=session.mark)
     udp6 = IPv6(src="2001:db8::2", dst="2001:db8::1") / UDP(sport=40001, dport=7) / b"six"
     reply = exchange(session, bytes(udp6), lambda p: p[0] >> 4 == 6 and IPv6(p).haslayer(UDP))
     assert IPv6(reply).src == "2001:db8::1" and bytes(IPv6(reply)[UDP].payload) == b"six"
@@ -168,8 +184,8 @@ def test_wrong_password_is_refused_by_pppd(pppd: PppdVm, modem_port: serial.Seri
     rest = dial(modem_port)
     config = LinkConfig(username="alice", password=Secret("not-the-password"))
     runner = LinkRunner(Link(config, random.Random(3)), modem_port, initial_bytes=rest)
-    runner.start()
-    down = runner.run_until(lambda e: isinstance(e, LinkDown), timeout=30)
+    runner.start(wait_for_peer=PEER_FIRST_BYTES)
+    down = runner.run_until(lambda e: isinstance(e, LinkDown), timeout=LINK_UP)
     assert down.reason == DownReason.AUTH_FAILED  # type: ignore[attr-defined]
     assert "not-the-password" not in repr(runner.events)
     logged(pppd, mark, "sent [CHAP Failure")
@@ -194,12 +210,16 @@ def test_stays_up_through_pppd_echo_requests(pppd: PppdVm, modem_port: serial.Se
     # pppd 2.4.9 logs Echo packets of an Opened link only at debug level 2.
     options = DEFAULTS.replace("lcp-echo-interval 0", "lcp-echo-interval 1 lcp-echo-failure 3")
     session = connect(pppd, modem_port, config, options + " debug")
-    events = session.runner.pump(8)
-    assert not [e for e in events if isinstance(e, LinkDown)]
-    log = pppd.console_log(session.mark)
-    assert log.count("sent [LCP EchoReq") >= 5  # pppd's keepalive ...
-    assert log.count("rcvd [LCP EchoRep") >= 5  # ... answered by us
-    assert "No response to" not in log
+    first = len(session.runner.events)
+
+    def answered(count: int = 5) -> bool:
+        log = pppd.console_log(session.mark)
+        return log.count("sent [LCP EchoReq") >= count and log.count("rcvd [LCP EchoRep") >= count
+
+    # pppd's keepalive (1 s apart), answered by us: serviced until five made the round.
+    session.runner.pump_until(answered, ECHO_REPLIES, "five echo rounds in pppd's log")
+    assert not [e for e in session.runner.events[first:] if isinstance(e, LinkDown)]
+    assert "No response to" not in pppd.console_log(session.mark)
     ping4(session)
 
 
@@ -208,14 +228,31 @@ def test_pppd_terminate_is_reported_as_peer_terminated(
 ) -> None:
     session = connect(pppd, modem_port, LinkConfig())
     pppd.ctl("terminate")
-    down = session.runner.run_until(lambda e: isinstance(e, LinkDown), timeout=15)
+    down = session.runner.run_until(lambda e: isinstance(e, LinkDown), timeout=LINK_DOWN)
     assert down.reason == DownReason.PEER_TERMINATED  # type: ignore[attr-defined]
     logged(pppd, session.mark, "sent [LCP TermReq", "rcvd [LCP TermAck")
 
 
 def test_hangup_without_terminate_is_carrier_lost(pppd: PppdVm, modem_port: serial.Serial) -> None:
+    """pppd killed with -9 sends no Terminate-Request: only the modem's ``NO CARRIER``
+    tells us. It comes at the end of a chain in the VM, each step waited on in turn so a
+    slow one is named: pppd's exit (the kernel unregisters ppp0 first, waiting for RCU
+    grace periods and for ppp0's last references: seconds on a starved emulated CPU),
+    then /init's loop reopening ttyS1 and writing NO CARRIER (``stty`` forked first)."""
     session = connect(pppd, modem_port, LinkConfig())
+    mark = pppd.log_offset()
+    started = time.monotonic()
     assert pppd.hangup()
-    down = session.runner.run_until(lambda e: isinstance(e, LinkDown), timeout=15)
+    pppd.wait_log(r"pppd-vm: modem: pppd exited rc=", PPPD_EXIT, since=mark)
+    exited = time.monotonic() - started
+    pppd.wait_command_mode()
+    looped = time.monotonic() - started
+    down = session.runner.run_until(lambda e: isinstance(e, LinkDown), timeout=LINK_DOWN)
+    log.info(
+        "hangup: pppd exited after %.1f s, NO CARRIER written after %.1f s, LinkDown after %.1f s",
+        exited,
+        looped,
+        time.monotonic() - started,
+    )
     assert down.reason == DownReason.CARRIER_LOST  # type: ignore[attr-defined]
     assert "NO CARRIER" in down.detail  # type: ignore[attr-defined]

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require_pppd_vm
+from conftest import require_pppd_vm, vm_after_test, vm_for_test
+from interop_bounds import CLIENT_CALL, ECHO_WATCH, LOG_LINE, SIM_WAIT
 from pppd_vm import PppdVm, VmStartError
 from sim_process import SimProcess
 
@@ -71,16 +72,25 @@ class Call:
         self.sim = sim
         self.mark = vm.log_offset()
 
-    def wait(self, pattern: str, timeout: float = 30) -> re.Match[str]:
+    def wait(self, pattern: str, timeout: float = CLIENT_CALL) -> re.Match[str]:
         return self.vm.wait_log(pattern, timeout, since=self.mark)
 
     def log(self) -> str:
         return self.vm.console_log(since=self.mark)
 
+    def sim_wait(self, command: str) -> dict:
+        """A simulator control command that waits (``ping ADDR COUNT``, ``wait ipv6``...),
+        given ``SIM_WAIT`` as its TIMEOUT; it answers as soon as what it waits for came."""
+        return self.sim.control(f"{command} {SIM_WAIT:.0f}", timeout=SIM_WAIT + 30)
+
 
 @pytest.fixture
 def call(dialler: PppdVm, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator:
-    """``call(sim_args, options=..., chat=...)``: start the simulator, then pppd dials."""
+    """``call(sim_args, options=..., chat=...)``: start the simulator, then pppd dials.
+    The VM is checked (reset, recovered if need be) before the test, and put back in
+    its boot-time state after it: hung up, chat gone, default options (recovered, up to
+    a reboot, if the test failed or that does not work)."""
+    vm_for_test(dialler, request.node.nodeid)
     started: list[SimProcess] = []
 
     def dial(*sim_args: str, options: str = CLIENT_OPTIONS, chat: str | None = None) -> Call:
@@ -98,11 +108,12 @@ def call(dialler: PppdVm, tmp_path: Path, request: pytest.FixtureRequest) -> Ite
     try:
         yield dial
     finally:
-        dialler.hangup()
-        dialler._wait_chat_gone()
-        dialler.ctl("defaults")
-        for sim in started:
-            sim.stop()
+        try:
+            vm_after_test(dialler, request.node)  # recovers it if the test failed
+            vm_for_test(dialler, f"after {request.node.nodeid}")  # else resets it
+        finally:
+            for sim in started:
+                sim.stop()
 
 
 @pytest.mark.parametrize("auth", ["none", "pap", "chap"])
@@ -118,7 +129,7 @@ def test_pppd_reaches_the_network_phase(call, auth: str) -> None:
     elif auth == "chap":
         assert "CHAP authentication succeeded" in log
     # pppd's kernel answers the pings the simulated network sends it.
-    pings = placed.sim.control("ping 203.0.113.10 3 10")
+    pings = placed.sim_wait("ping 203.0.113.10 3")
     assert pings["ok"] and pings["received"] == 3, pings
     transcript = placed.sim.transcript()
     assert '> AT+CGDCONT=1,"IP","test.apn"' in transcript and "< CONNECT" in transcript
@@ -136,12 +147,12 @@ def test_pppd_gets_ipv6_and_a_global_address_from_the_advertisement(call) -> Non
     placed.wait(IP_UP)
     placed.wait(r"local  LL address fe80::0000:0000:0000:0002")
     placed.wait(r"remote LL address fe80::0000:0000:0000:0001")
-    assert placed.sim.control("wait ipv6 10")["ipv6"]
+    assert placed.sim_wait("wait ipv6")["ipv6"]
     # The kernel formed 2001:db8:2::2 from the Router Advertisement (SLAAC, RFC 4862).
     mark = placed.vm.log_offset()
     placed.vm.ctl("status")
-    placed.vm.wait_log(r"inet6 2001:db8:2::2/64", 15, since=mark)
-    pings = placed.sim.control("ping 2001:db8:2::2 2 10")
+    placed.vm.wait_log(r"inet6 2001:db8:2::2/64", LOG_LINE, since=mark)
+    pings = placed.sim_wait("ping 2001:db8:2::2 2")
     assert pings["received"] == 2, pings
     # Telit's quirk: a Discard-Request right after LCP opens, which pppd takes quietly.
     assert re.search(r"rcvd \[LCP DiscReq", placed.log())
@@ -152,8 +163,10 @@ def test_pppd_survives_lcp_echo_for_a_minute(call) -> None:
     placed.wait(IP_UP)
     start = placed.vm.log_offset()
     with pytest.raises(AssertionError):
-        # Nothing like this may appear for 60 seconds.
-        placed.vm.wait_log(r"No response to|Serial link appears|pppd exited", 60, since=start)
+        # Nothing like this may appear for a minute: a watched property, not a wait.
+        placed.vm.wait_log(
+            r"No response to|Serial link appears|pppd exited", ECHO_WATCH, since=start
+        )
     echoes = placed.vm.console_log(since=start).count("rcvd [LCP EchoRep")
     assert echoes >= 50, f"only {echoes} echo replies in a minute"
     assert placed.sim.control("status")["phase"] == "network"
@@ -166,7 +179,7 @@ def test_pppd_sees_the_network_terminate(call) -> None:
     placed.wait(r"rcvd \[LCP TermReq")
     placed.wait(r"LCP terminated by peer")
     placed.wait(r"pppd-vm: client: pppd exited")
-    assert placed.sim.control("wait no-call 10")["call"] is False
+    assert placed.sim_wait("wait no-call")["call"] is False
 
 
 def test_pppd_sees_the_carrier_drop(call) -> None:
@@ -174,7 +187,7 @@ def test_pppd_sees_the_carrier_drop(call) -> None:
     placed = call(options=CLIENT_OPTIONS + " lcp-echo-interval 1 lcp-echo-failure 3")
     placed.wait(IP_UP)
     assert placed.sim.control("drop")["ok"]
-    placed.wait(r"No response to 3 echo-requests", 20)
+    placed.wait(r"No response to 3 echo-requests", LOG_LINE)
     placed.wait(r"Serial link appears to be disconnected")
     assert "rcvd [LCP TermReq" not in placed.log()
 
@@ -183,5 +196,5 @@ def test_pppd_sees_ipv6cp_rejected(call) -> None:
     placed = call("--reject-ipv6cp", chat=CHAT_IPV4V6)
     placed.wait(r"Protocol-Reject for 'IPv6 Control Protocol' \(0x8057\) received")
     placed.wait(IP_UP)
-    pings = placed.sim.control("ping 203.0.113.10 1 10")
+    pings = placed.sim_wait("ping 203.0.113.10 1")
     assert pings["received"] == 1, pings

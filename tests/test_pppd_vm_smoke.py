@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import serial
 
+from interop_bounds import LOG_LINE, NO_CARRIER
 from pppd_vm import PppdVm
 from serial_pty import at_command, dial, read_until, wait_result
 
@@ -61,15 +62,15 @@ def test_modem_answers_dials_and_pppd_negotiates_lcp(
     mark = pppd.log_offset()
 
     early = dial(modem_port, "ATD*99***1#")
-    read_until(modem_port, PPPD_CONFREQ_START, timeout=10, initial=early)
-    pppd.wait_log(r"sent \[LCP ConfReq id=0x[0-9a-f]+ ", timeout=10, since=mark)
+    read_until(modem_port, PPPD_CONFREQ_START, timeout=LOG_LINE, initial=early)
+    pppd.wait_log(r"sent \[LCP ConfReq id=0x[0-9a-f]+ ", timeout=LOG_LINE, since=mark)
 
     modem_port.write(lcp_configure_request(0x42))
-    pppd.wait_log(r"rcvd \[LCP ConfReq id=0x42\]", timeout=10, since=mark)
-    pppd.wait_log(r"sent \[LCP ConfAck id=0x42\]", timeout=10, since=mark)
+    pppd.wait_log(r"rcvd \[LCP ConfReq id=0x42\]", timeout=LOG_LINE, since=mark)
+    pppd.wait_log(r"sent \[LCP ConfAck id=0x42\]", timeout=LOG_LINE, since=mark)
 
     assert pppd.hangup(), "pppd should have been running"
-    wait_result(modem_port, "NO CARRIER", timeout=10)
+    wait_result(modem_port, "NO CARRIER", timeout=NO_CARRIER)
     assert at_command(modem_port, "AT") == ["OK"], "the modem is back in command mode"
 
 
@@ -79,12 +80,12 @@ def test_options_apply_to_the_next_call_and_reset_restores_defaults(
     pppd.ctl("options", "local noauth passive nocrtscts mru 1000 192.0.2.1:192.0.2.2 debug")
     mark = pppd.log_offset()
     dial(modem_port)
-    pppd.wait_log(r"sent \[LCP ConfReq id=0x[0-9a-f]+ <mru 1000>", timeout=10, since=mark)
+    pppd.wait_log(r"sent \[LCP ConfReq id=0x[0-9a-f]+ <mru 1000>", timeout=LOG_LINE, since=mark)
 
     assert pppd.hangup()
-    wait_result(modem_port, "NO CARRIER", timeout=10)
+    wait_result(modem_port, "NO CARRIER", timeout=NO_CARRIER)
     pppd.reset()
     mark = pppd.log_offset()
     dial(modem_port)
-    confreq = pppd.wait_log(r"sent \[LCP ConfReq id=0x[0-9a-f]+ [^\]]*\]", timeout=10, since=mark)
+    confreq = pppd.wait_log(r"sent \[LCP ConfReq id=0x[0-9a-f]+ [^\]]*\]", LOG_LINE, since=mark)
     assert "<mru" not in confreq[0]
