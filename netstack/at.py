@@ -29,7 +29,7 @@ Call-order contract:
   27.007 10.1.12 ``+CGDATA``): the bytes of that read after the CONNECT line are in
   ``trailing``, exactly once, for the PPP deframer, and every later read belongs to it
   too. ``receive`` and ``send`` raise ``UsageError`` until ``resume_command_mode(now)``
-  (after ``NO CARRIER``, or ``+++`` between guard times, V.250 6.3.x S12).
+  (after ``NO CARRIER`` in the data, or the ``+++`` escape between guard times, S2/S12).
 
 Decisions, each of which a test pins down:
 
@@ -67,7 +67,7 @@ Decisions, each of which a test pins down:
 * ``CONNECT`` glued to the first PPP frame without a line end (``CONNECT~``): the flag
   ends the CONNECT line and starts ``trailing``. After ``CONNECT<CR>`` the LF is taken
   with it when it is in the same read; when it is not, the PPP deframer sees one LF
-  before its first flag, which RFC 1662 4.4.2 hunting discards as inter-frame fill.
+  before its first flag and discards it while hunting for the flag: no frame is lost.
 * Not handled: ``Q1`` (V.250 6.2.5 suppresses result codes: every command would time
   out), payloads delimited by length inside a response (``+SQNSRECV``, ``+QIRD`` data
   lines are read as lines), and basic settings after an extended command on the same
@@ -94,12 +94,12 @@ DEFAULT_MAX_INFO_LINES = 1024
 """Information lines kept for one command (AT+CLAC lists a few hundred)."""
 
 STANDARD_URCS = (
-    "RING",  # V.250 6.3.1 (2 in V0)
+    "RING",  # V.250 5.7.1 Table 1 (2 in V0)
     "+CRING",  # 27.007 6.11
     "+CREG",  # 27.007 7.2
     "+CGREG",  # 27.007 10.1.20
     "+CEREG",  # 27.007 10.1.22
-    "+C5GREG",  # 27.007 10.1.41
+    "+C5GREG",  # 27.007, 5G registration
     "+CGEV",  # 27.007 10.1.19
     "+CMTI",  # 27.005 3.4.1
     "+CUSD",  # 27.007 7.15
@@ -370,7 +370,7 @@ def _basic_settings(command: str) -> dict[str, int]:
     position = 2
     while position < len(text) and text[position] not in "D+#%$^;":
         match = _BASIC.match(text, position)
-        if match is None or match.end() == position:
+        if match is None:  # not V.250 basic syntax: read no further
             break
         name, number = match.group(1), match.group(2)
         if name in ("Z", "&F"):

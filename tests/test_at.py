@@ -311,6 +311,27 @@ def test_in_numeric_mode_a_lone_digit_is_a_result() -> None:
     assert exchange(channel, "AT+X", b"4\r\n0\r") == [done("AT+X", error=error), Urc("0")]
 
 
+@pytest.mark.parametrize(
+    ("command", "numeric"),
+    [
+        ("ATV0", True),
+        ("atq0 e0 v0", True),
+        ("ATS0=0S7?V0", True),
+        ("AT&FV0", True),
+        ("ATV0Z", False),
+        ("ATV0&F", False),
+        ("ATD*99#V0", False),
+        ("AT+CMEE=1;V0", False),  # documented: E and V go before extended commands
+        ("AT!V0", False),
+        ("A/", False),
+    ],
+)
+def test_which_command_lines_switch_to_v0(command: str, numeric: bool) -> None:
+    channel = AtChannel()
+    channel.send(command, 0.0, TIMEOUT)
+    assert channel.numeric is numeric
+
+
 def test_a_refused_atv0_keeps_verbose() -> None:
     channel = AtChannel()
     assert exchange(channel, "ATV0", b"\r\nERROR\r\n")[0].outcome is Outcome.FAIL  # type: ignore[union-attr]
