@@ -22,9 +22,9 @@ Call-order contract:
   it ends the command with ``Outcome.TIMEOUT``. Calling it early is harmless. A result
   read before ``handle_timer`` ran is accepted even when ``now`` has passed the deadline.
 * ``send(..., expect_prompt=True)`` is for commands that take a payload after the prompt
-  ``>`` (Telit ``#SSENDEXT``, Sequans ``+SQNSSENDEXT``, Quectel ``+QISEND``) or ``@``
-  (u-blox ``+USOST``): ``receive`` emits ``Prompt``, the caller writes the bytes that
-  ``send_payload(data, now, timeout)`` returns, and the command then ends as any other.
+  ``>`` (Telit ``#SSENDEXT``, Sequans ``+SQNSSENDEXT``) or ``@`` (u-blox ``+USOST``):
+  ``receive`` emits ``Prompt``, the caller writes the bytes that ``send_payload(data,
+  now, timeout)`` returns, and the command then ends as any other.
 * ``Connected`` means the modem went to the online data state (V.250 6.3.1 ``D``,
   27.007 10.1.12 ``+CGDATA``): the bytes of that read after the CONNECT line are in
   ``trailing``, exactly once, for the PPP deframer, and every later read belongs to it
@@ -41,12 +41,15 @@ Decisions, each of which a test pins down:
   its end: garbage without line ends never grows the buffer beyond ``max_line``.
 * Whole lines only: ``OK`` inside ``+COPS: 0,0,"OK Mobile"`` or a line ``OKAY`` are not
   results. The echo of the pending command (V.250 E1) is dropped once, compared without
-  case or surrounding spaces; nothing needs to know whether echo is on.
+  case or surrounding spaces, whether or not echo is on; what the modem does is learnt
+  from what it sends (used for late results only).
 * V0 numeric results (V.250 5.7.1: 0 OK, 1 CONNECT, 3 NO CARRIER, 4 ERROR, 6 NO DIALTONE,
   7 BUSY, 8 NO ANSWER; 2 RING is a URC) are only recognised in numeric mode: with
   ``AtChannel(numeric=True)``, or from a command we send that sets ``V0`` (its own result
   is already numeric) until one sets ``V1``, ``Z`` or ``&F``. A lone digit is otherwise
-  an information line. Verbose results are always recognised.
+  an information line. In numeric mode it is always a result: V0 frames information
+  text in CR LF and results in CR alone, but the LF may only come in the next read.
+  Verbose results are always recognised.
 * Routing while a command is pending: a line with the command's ``response_prefix`` is
   an information line even when the URC table has that prefix (``+CEREG:`` answering
   ``AT+CEREG?``), as ModemManager does; so is a URC of that prefix arriving inside the
@@ -71,7 +74,8 @@ Decisions, each of which a test pins down:
 * Not handled: ``Q1`` (V.250 6.2.5 suppresses result codes: every command would time
   out), payloads delimited by length inside a response (``+SQNSRECV``, ``+QIRD`` data
   lines are read as lines), and basic settings after an extended command on the same
-  line (``AT+CMEE=1;V0``): put ``E``/``V`` first.
+  line (``AT+CMEE=1;V0``): put ``E``/``V`` first. Vendor final results such as Quectel's
+  ``SEND OK``/``SEND FAIL`` after ``+QISEND`` are information lines here.
 
 Peer garbage never raises; it is dropped and counted in ``statistics()``. ``UsageError``
 is for the caller's misuse.
