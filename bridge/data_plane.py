@@ -1,0 +1,236 @@
+"""The data plane: serial bytes -> PPP -> IP packets -> TUN, and back, on the event loop.
+
+One pump, as everywhere in the bridge: input -> outputs -> re-arm the one timer.
+
+- Serial readable: read what is there, hand it to ``Link.receive_bytes``; its IP packets
+  go to the TUN (Router Advertisements to ``on_router_advertisement`` instead: the bridge
+  configures IPv6 itself, see ``bridge.host``), its frames to the serial line, its events
+  to ``on_event``.
+- TUN readable: drain up to ``TUN_BATCH`` packets per wake-up, frame them all, write the
+  frames with one ``os.write``.
+- Writes never block: what the line does not take yet waits in a bounded backlog; while it
+  is over ``BACKLOG_HIGH`` the TUN is not read (the kernel queues, then drops, as it would
+  for a slow NIC), and reading resumes under ``BACKLOG_LOW``.
+- The timer is re-armed only when ``Link.next_deadline()`` changed.
+
+Every packet dropped here is counted by reason in ``drops``; the link counts its own.
+Nothing sleeps; ``wait_down`` waits on the link's ``LinkDown``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import Counter
+from collections.abc import Callable
+
+from netstack.events import DeliverPacket, LinkDown, Output, WriteSerial
+from netstack.link import Link
+
+from .tun import TunDevice
+
+READ_SIZE = 65536
+TUN_BATCH = 64
+"""Packets taken from the TUN per wake-up (fewer writes, fewer wake-ups under load)."""
+BACKLOG_HIGH = 256 * 1024
+"""Bytes waiting for the serial line above which the TUN is no longer read."""
+BACKLOG_LOW = 64 * 1024
+"""...and below which reading resumes."""
+_ICMPV6 = 58
+_ROUTER_ADVERTISEMENT = 134
+
+
+def is_router_advertisement(packet: bytes) -> bool:
+    """A cheap test on the fast path: IPv6, next header ICMPv6, type 134 (RFC 4861 4.2).
+    RAs carry no extension headers in practice; one that does reaches the kernel."""
+    return (
+        len(packet) > 40
+        and packet[0] >> 4 == 6
+        and packet[6] == _ICMPV6
+        and packet[40] == (_ROUTER_ADVERTISEMENT)
+    )
+
+
+class DataPlane:
+    """Moves packets between a serial descriptor (after CONNECT) and a TUN device."""
+
+    def __init__(
+        self,
+        link: Link,
+        serial_fd: int,
+        tun: TunDevice,
+        on_event: Callable[[Output], None],
+        on_router_advertisement: Callable[[bytes], None] | None = None,
+    ) -> None:
+        self.link = link
+        self.drops: Counter[str] = Counter()
+        self._serial = serial_fd
+        self._tun = tun
+        self._on_event = on_event
+        self._on_ra = on_router_advertisement
+        self._loop = asyncio.get_running_loop()
+        self._backlog = bytearray()
+        self._writing = False
+        self._tun_paused = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None
+        self._down = asyncio.Event()
+        self._running = False
+        os.set_blocking(serial_fd, False)  # a blocking write would stop the whole loop
+
+    # ------------------------------------------------------------------ control
+    def start(self, initial: bytes = b"") -> None:
+        """Open the link (LCP starts) and feed it ``initial``: the bytes that followed
+        CONNECT in the same read."""
+        self._running = True
+        self._loop.add_reader(self._serial, self._serial_readable)
+        self._loop.add_reader(self._tun.fileno(), self._tun_readable)
+        now = self._loop.time()
+        self._apply(self.link.open(now))
+        if initial:
+            self._apply(self.link.receive_bytes(initial, now))
+
+    def send_packet(self, packet: bytes) -> None:
+        """A packet of the bridge's own (a Router Solicitation) to the peer."""
+        self._apply(self.link.send_packet(packet, self._loop.time()))
+
+    def close(self, reason: str = "closed by the user") -> None:
+        """Start LCP's Terminate exchange; ``wait_down`` tells when it is over."""
+        if self._running:
+            self._apply(self.link.close(self._loop.time(), reason))
+
+    async def wait_down(self) -> None:
+        await self._down.wait()
+
+    @property
+    def is_down(self) -> bool:
+        return self._down.is_set()
+
+    def stop(self) -> None:
+        """Let go of both descriptors (their owners close them)."""
+        if not self._running:
+            return
+        self._running = False
+        self._loop.remove_reader(self._serial)
+        self._loop.remove_reader(self._tun.fileno())
+        if self._writing:
+            self._loop.remove_writer(self._serial)
+            self._writing = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._down.set()
+
+    # ------------------------------------------------------------------- inputs
+    def _serial_readable(self) -> None:
+        try:
+            data = os.read(self._serial, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as exc:  # EIO: the device went away, or the pty's other end
+            self._line_lost(f"serial line: {exc.strerror}")
+            return
+        if not data:
+            self._line_lost("serial line closed")
+            return
+        self._apply(self.link.receive_bytes(data, self._loop.time()))
+
+    def _tun_readable(self) -> None:
+        packets = self._tun.read_batch(TUN_BATCH)
+        if not packets:
+            return
+        now = self._loop.time()
+        link = self.link
+        frames = []
+        for packet in packets:
+            for output in link.send_packet(packet, now):
+                if isinstance(output, WriteSerial):
+                    frames.append(output.data)
+        if frames:
+            self._write(b"".join(frames))
+        self._rearm()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._deadline = None
+        self._apply(self.link.handle_timer(self._loop.time()))
+
+    def _line_lost(self, detail: str) -> None:
+        self._loop.remove_reader(self._serial)
+        self._apply(self.link.lower_down(self._loop.time(), detail))
+
+    # ------------------------------------------------------------------ outputs
+    def _apply(self, outputs: list[Output]) -> None:
+        tun = self._tun
+        for output in outputs:
+            if isinstance(output, DeliverPacket):
+                packet = output.data
+                if self._on_ra is not None and is_router_advertisement(packet):
+                    self._on_ra(packet)
+                elif not tun.write(packet):
+                    self.drops["tun_refused"] += 1
+            elif isinstance(output, WriteSerial):
+                self._write(output.data)
+            else:
+                self._on_event(output)
+                if isinstance(output, LinkDown):
+                    self._down.set()
+        self._rearm()
+
+    def _rearm(self) -> None:
+        deadline = self.link.next_deadline() if self._running else None
+        if deadline == self._deadline:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._deadline = deadline
+        if deadline is not None:
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _write(self, data: bytes) -> None:
+        if not self._running:
+            return
+        if not self._backlog:
+            try:
+                written = os.write(self._serial, data)
+            except BlockingIOError:
+                written = 0
+            except OSError as exc:
+                self._write_failed(exc)
+                return
+            if written == len(data):
+                return
+            data = data[written:]
+        self._backlog += data
+        if not self._writing:
+            self._loop.add_writer(self._serial, self._flush)
+            self._writing = True
+        if len(self._backlog) > BACKLOG_HIGH and not self._tun_paused:
+            self._loop.remove_reader(self._tun.fileno())
+            self._tun_paused = True
+
+    def _flush(self) -> None:
+        try:
+            written = os.write(self._serial, self._backlog)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._write_failed(exc)
+            return
+        del self._backlog[:written]
+        if not self._backlog:
+            self._loop.remove_writer(self._serial)
+            self._writing = False
+        if self._tun_paused and len(self._backlog) < BACKLOG_LOW and self._running:
+            self._loop.add_reader(self._tun.fileno(), self._tun_readable)
+            self._tun_paused = False
+
+    def _write_failed(self, exc: OSError) -> None:
+        # (EINTR never reaches here: os.write retries it, PEP 475.)
+        self.drops["serial_write_failed"] += 1
+        self._backlog.clear()
+        if self._writing:
+            self._loop.remove_writer(self._serial)
+            self._writing = False
+        self._line_lost(f"serial line: {exc.strerror}")
