@@ -14,7 +14,10 @@ What is configured, all through pyroute2 (netlink), on the TUN interface:
 - Default routes (IPv4 and IPv6) with a configurable metric (700, NetworkManager's for
   modems) or none; extra routes through the link.
 - DNS: ``/etc/resolv.conf`` rewritten and restored byte for byte, or a pppd
-  ``usepeerdns``-style file, or nothing.
+  ``usepeerdns``-style file, or nothing; IPv4 servers from IPCP, IPv6 ones from the RA's
+  RDNSS option (RFC 8106).
+The RA's MTU option is not applied: the link MTU is the peer's negotiated MRU, which an RA
+may only lower (RFC 4861 6.3.4), and 3GPP networks advertise the same or nothing.
 
 The state file: ``<state_dir>/<ifname>.json`` lists every change this process made, and
 is rewritten atomically (a new file renamed over it) before each change is made, so it
@@ -923,14 +926,20 @@ class HostConfig:
         shown: str,
     ) -> None:
         state = self._started()
-        if change not in state.changes:
+        new = change not in state.changes
+        if new:
             if netlink(lambda ipr: present(ipr, change), doing=f"look at {change.ifname}"):
                 if shown not in self._applied.notices:
                     self._applied.notices.add(shown)
                     log.warning("%s is there already and not ours: left as it is", shown)
                 return
             state.record(change)  # before it is made
-        netlink(apply, doing=f"add {shown}")
+        try:
+            netlink(apply, doing=f"add {shown}")
+        except HostSetupError:
+            if new:
+                state.forget(change)  # the kernel refused it: nothing was made
+            raise
 
     def _remove(self, change: Change) -> None:
         state = self._started()
@@ -949,7 +958,7 @@ class HostConfig:
         mode = self._dns
         if mode is None or mode.target == DnsTarget.NONE:
             return
-        servers = [*self._applied.dns4, *self._applied.dns6]
+        servers: list[IPv4Address | IPv6Address] = [*self._applied.dns4, *self._applied.dns6]
         path = self.settings.resolv_conf if mode.target == DnsTarget.RESOLVCONF else mode.path
         assert path is not None
         if mode.target == DnsTarget.RESOLVCONF:

@@ -125,17 +125,18 @@ class TunDevice:
     def configure(self, mtu: int) -> None:
         """Set the MTU (from the negotiated MRU) and bring the link up. IPv6 link-local
         address generation is switched off first: a TUN has no EUI-64, so the kernel
-        would add a random fe80:: address next to the one from IPV6CP (RFC 5072 5)."""
+        would add a random fe80:: address next to the one from IPV6CP (RFC 5072 5).
+        Only what differs is changed, so a persistent TUN its administrator prepared
+        this way needs no privilege here."""
         if not MIN_MTU <= mtu <= MAX_MTU:
             raise HostSetupError(f"MTU {mtu} for {self.name} is outside {MIN_MTU}-{MAX_MTU}")
 
         def apply(ipr: IPRoute) -> None:
-            try:
+            state = read_link_state(ipr, self.ifindex)
+            if state.addr_gen_mode not in (None, IN6_ADDR_GEN_MODE_NONE):  # None: no IPv6
                 ipr.link("set", index=self.ifindex, IFLA_AF_SPEC=_addr_gen_mode_spec())
-            except NetlinkError as exc:  # a kernel without IPv6; nothing to switch off
-                if exc.code not in (errno.EAFNOSUPPORT, errno.EOPNOTSUPP, errno.EINVAL):
-                    raise
-            ipr.link("set", index=self.ifindex, mtu=mtu, state="up")
+            if state.mtu != mtu or not state.up:
+                ipr.link("set", index=self.ifindex, mtu=mtu, state="up")
 
         netlink(apply, doing=f"configure {self.name}")
 
@@ -399,14 +400,17 @@ def link_matches(ipr: IPRoute, ifindex: int, name: str) -> bool:
 
 
 def restore_link(ifindex: int, name: str, state: LinkState) -> bool:
-    """Put ``state`` back on interface ``ifindex`` if it is still ``name``; False when it
-    is gone."""
+    """Put ``state`` back on interface ``ifindex`` if it is still ``name`` (changing only
+    what differs, so that a link left as it was needs no privilege); False when it is
+    gone."""
 
     def apply(ipr: IPRoute) -> bool:
         if not link_matches(ipr, ifindex, name):
             return False
-        ipr.link("set", index=ifindex, state="up" if state.up else "down", mtu=state.mtu)
-        if state.addr_gen_mode is not None:
+        now = read_link_state(ipr, ifindex)
+        if (now.mtu, now.up) != (state.mtu, state.up):
+            ipr.link("set", index=ifindex, state="up" if state.up else "down", mtu=state.mtu)
+        if state.addr_gen_mode is not None and now.addr_gen_mode != state.addr_gen_mode:
             ipr.link("set", index=ifindex, IFLA_AF_SPEC=_addr_gen_mode_spec(state.addr_gen_mode))
         return True
 

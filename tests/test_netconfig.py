@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv6Address, ip_network
@@ -40,12 +41,21 @@ from bridge.netconfig import (
     parse_route,
     replace_file,
 )
-from bridge.tun import TunDevice, tun_setup
+from bridge.tun import LinkState, TunDevice, read_link_state, tun_setup
 from netstack import ipwire
 from netstack.ra import RouterAdvertisement, parse_router_advertisement
-from test_tun import ROOT, TIMEOUT, Namespace, namespace, needs_root
+from test_tun import (
+    NOBODY,
+    ROOT,
+    TIMEOUT,
+    Namespace,
+    namespace,
+    needs_root,
+    open_tun_node,
+    run_child,
+)
 
-__all__ = ["namespace"]  # the fixture, shared with test_tun
+__all__ = ["namespace", "open_tun_node"]  # fixtures shared with test_tun
 
 IFNAME = "pbtest0"
 LOCAL = IPv4Address("203.0.113.10")
@@ -386,27 +396,88 @@ def test_ipv6_needs_an_mtu_of_1280(namespace: Namespace, settings: HostSettings)
     namespace.run(scenario)
 
 
+# A child that enters the namespace, warms pyroute2 up (after dropping root, the
+# interpreter's own files may be out of reach), becomes the TUN's owner and runs the bridge.
+UNPRIVILEGED = """
+import json, os, sys
+from dataclasses import replace
+from ipaddress import IPv4Address
+from pathlib import Path
+from pyroute2 import IPRoute, netns
+from bridge.errors import HostSetupError
+from bridge.netconfig import HostConfig, HostSettings
+namespace, directory, uid, device = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+netns.setns(namespace, flags=0)
+with IPRoute() as ipr:
+    ipr.get_links(ifname="pbtest0")
+os.setgroups([])
+os.setgid(uid)
+os.setuid(uid)
+settings = HostSettings("pbtest0", directory / "run", resolv_conf=directory / "resolv")
+host = HostConfig(replace(settings, tun_device=device))
+report = {"cleaned": host.start(), "created": host.open_tun(1500).created}
+try:
+    host.apply_ipv4(IPv4Address("203.0.113.10"), IPv4Address("198.51.100.1"))
+except HostSetupError as exc:
+    report["error"] = str(exc)
+report["state"] = json.loads((directory / "run" / "pbtest0.json").read_text())["changes"]
+report["teardown"] = host.teardown()
+print(json.dumps(report))
+"""
+
+
+@needs_root
+def test_unprivileged_owner_runs_and_is_told_what_needs_root(
+    namespace: Namespace, open_tun_node: str
+) -> None:
+    """A TUN prepared once by root (tun_setup, MTU, up) is used by its owner without any
+    privilege; what does need CAP_NET_ADMIN says so, and leaves nothing recorded."""
+
+    def prepare() -> None:
+        tun_setup(IFNAME, NOBODY)
+        with TunDevice.open(IFNAME) as tun:
+            tun.configure(1500)
+
+    namespace.run(prepare)
+    directory = tempfile.mkdtemp(prefix="pppbridge-user-")
+    try:
+        os.chmod(directory, 0o777)
+        child = run_child(UNPRIVILEGED, namespace.name, directory, str(NOBODY), open_tun_node)
+    finally:
+        shutil.rmtree(directory)
+    assert child.returncode == 0, child.stderr
+    report = json.loads(child.stdout)
+    assert (report["cleaned"], report["created"]) == ([], False)
+    assert report["error"] == (
+        "no permission to add 203.0.113.10/32 peer 198.51.100.1 on pbtest0: "
+        "needs root (CAP_NET_ADMIN)"
+    )
+    assert [change["kind"] for change in report["state"]] == ["link"]
+    assert report["teardown"] == ["pbtest0: MTU 1500, up"]
+
+
 # --- what is not ours is left alone --------------------------------------------------------------
 
 
 @needs_root
 def test_attached_tun_is_put_back_not_deleted(namespace: Namespace, settings: HostSettings) -> None:
-    def scenario() -> tuple[int, int, set[Any]]:
+    def scenario() -> tuple[LinkState, LinkState, set[Any]]:
         tun_setup(IFNAME, 0)
         with IPRoute() as ipr:
             index = ipr.link_lookup(ifname=IFNAME)[0]
             ipr.link("set", index=index, mtu=1500)
             ipr.addr("add", index=index, address="192.0.2.99", prefixlen=32)  # the admin's
+            before = read_link_state(ipr, index)
         with HostConfig(settings) as host:
             full_config(host)
             host.apply_ipv4(IPv4Address("192.0.2.99"), None, DNS4)  # taken: not ours to add
             assert not host.open_tun(1400).created
         with IPRoute() as ipr:
-            link = ipr.get_links(index)[0]
-            return link.get_attr("IFLA_MTU"), link["flags"] & 1, addresses()
+            return before, read_link_state(ipr, index), addresses()
 
-    mtu, up, left = namespace.run(scenario)
-    assert (mtu, up, left) == (1500, 0, {("192.0.2.99", None, 32)})
+    before, after, left = namespace.run(scenario)
+    assert before == after == LinkState(mtu=1500, up=False, addr_gen_mode=0)
+    assert left == {("192.0.2.99", None, 32)}
 
 
 @needs_root
