@@ -1,9 +1,10 @@
 """The ``pppbridge`` command line.
 
-Parses arguments and dispatches to a command. Bad arguments end in argparse's usage
-message and exit status 2, never in a traceback. ``selftest`` runs the whole PPP stack
-over a pseudo-terminal; ``simulate`` runs the modem simulator; ``run`` is a reserved name
-that does not work yet: it says so and exits with status 2.
+Parses arguments and dispatches to a command. Bad arguments end in the command's own
+usage message and exit status 2; every other ending is one line on standard error and a
+documented exit status (``bridge.entry``), never a traceback. ``selftest`` runs the whole
+PPP stack over a pseudo-terminal; ``simulate`` runs the modem simulator; ``run`` is a
+reserved name that does not work yet: it says so and exits with status 2.
 """
 
 from __future__ import annotations
@@ -11,10 +12,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from . import __version__
-
-EXIT_NOT_IMPLEMENTED = 2
+from .entry import (
+    EXIT_STATUS_HELP,
+    EXIT_USAGE,
+    exit_status,
+    install_stop_signals,
+    say,
+    settle_standard_output,
+)
 
 COMMANDS = {
     "selftest": "run our AT and PPP clients against the built-in modem simulator, end to end",
@@ -23,6 +31,22 @@ COMMANDS = {
 }
 """Subcommand name -> one-line help."""
 IMPLEMENTED = {"selftest", "simulate"}
+STOPPED_IS_DONE = {"simulate"}
+"""Commands that run until stopped: a stop signal is their normal end (status 0)."""
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser: an unknown switch is reported with this command's usage.
+    (argparse hands a subparser's leftovers to the top-level parser, whose usage does
+    not show the command's switches.)"""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,21 +54,49 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pppbridge",
         description="Put this host on the network through a cellular modem, "
         "running PPP entirely in userspace.",
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=_CommandParser
+    )
     for name, help_text in COMMANDS.items():
         shown = help_text if name in IMPLEMENTED else f"{help_text} (not implemented yet)"
-        sub = commands.add_parser(name, help=shown, description=help_text)
+        sub = commands.add_parser(
+            name,
+            help=shown,
+            description=help_text,
+            epilog=EXIT_STATUS_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         if name == "simulate":
-            from .simulator.arguments import add_arguments
+            from .simulator.arguments import CONTROL_EPILOG, add_arguments
 
             add_arguments(sub)
+            sub.epilog = f"{CONTROL_EPILOG}\n\n{EXIT_STATUS_HELP}"
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """The ``pppbridge`` program; its exit status."""
+    install_stop_signals()
+    words = sys.argv[1:] if argv is None else list(argv)
+    # The command's name before argparse has run: a signal may come while it does.
+    program = " ".join(["pppbridge", *[word for word in words if word in COMMANDS][:1]])
+    try:
+        args = build_parser().parse_args(words)
+        return _dispatch(args)
+    except SystemExit:
+        raise  # argparse's usage errors and --help: already said
+    except BaseException as exc:  # one line for anything else, signals included
+        done = 0 if program.removeprefix("pppbridge ") in STOPPED_IS_DONE else None
+        return exit_status(program, exc, stopped_status=done)
+    finally:
+        settle_standard_output()
+
+
+def _dispatch(args: Any) -> int:
     if args.command == "selftest":
         from .selftest import main as selftest
 
@@ -53,5 +105,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .simulator.arguments import simulate
 
         return simulate(args)
-    print(f"pppbridge {args.command}: not implemented yet", file=sys.stderr)
-    return EXIT_NOT_IMPLEMENTED
+    say(f"pppbridge {args.command}: not implemented yet")
+    return EXIT_USAGE

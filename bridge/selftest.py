@@ -35,6 +35,7 @@ from netstack.ipwire import IcmpType, IpAddress, IpPacket, IpProtocol, parse_ip
 from netstack.link import Link
 from netstack.secret import Secret
 
+from .entry import Failed, Guard, LineWriter
 from .pump import LinkPump
 from .simulator.plan import DEFAULT_PLAN as PLAN
 from .simulator.settings import NetworkAuth, SimSettings
@@ -317,45 +318,70 @@ async def hang_up(client: PppClient, simulator: Simulator, say: Say) -> None:
     say("modem back in command mode")
 
 
-async def selftest(out: TextIO, **faults: Any) -> int:
+class SelftestRun:
+    """The simulator, the modem line and our client for one run; ``close`` undoes what
+    ``steps`` got to."""
+
+    def __init__(self, say: Say, notice: Say, faults: dict[str, Any]) -> None:
+        self.say = say
+        self.notice = notice
+        self.password = Secret(secrets.token_hex(8))
+        self.banner, self.notices = io.StringIO(), io.StringIO()
+        settings = SimSettings(auth=NetworkAuth.CHAP, user=USER, password=self.password, **faults)
+        self.simulator = Simulator(settings, out=self.banner, err=self.notices)
+        self.fd = -1
+        self.client: PppClient | None = None
+
+    async def steps(self) -> None:
+        await self.simulator.start()
+        for line in self.banner.getvalue().splitlines():
+            self.say(f"simulator: {line}")
+        for line in self.notices.getvalue().splitlines():
+            self.notice(f"simulator: {line.removeprefix('pppbridge simulate: ')}")
+        self.say(f"simulator: operator network: {self.simulator.status()['network']}")
+        self.fd = os.open(self.simulator.device, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(self.fd)
+        await dial(AtClient(self.fd), self.password, self.say)
+        self.client = PppClient(self.fd, self.password)
+        self.client.pump.start()
+        await exercise(self.client, self.say)
+        await hang_up(self.client, self.simulator, self.say)
+
+    async def close(self) -> None:
+        if self.client is not None:
+            self.client.pump.stop()
+        if self.fd >= 0:
+            os.close(self.fd)
+        await self.simulator.close()
+
+
+async def selftest(out: TextIO, err: TextIO | None = None, **faults: Any) -> int:
     """0 when every step passed, else 1 after one FAILED line. ``faults``: more
-    ``SimSettings`` fields, for the tests of the failure paths."""
+    ``SimSettings`` fields, for the tests of the failure paths. Raises ``StopSignal`` on
+    a stop signal and ``Failed`` if ``out`` cannot be written, after cleaning up."""
+    out_writer = LineWriter(out, "standard output")
+    err_writer = LineWriter(err or out, "standard error")
 
     def say(text: str) -> None:
-        print(f"selftest: {text}", file=out, flush=True)
+        out_writer.line(f"selftest: {text}")
 
-    password = Secret(secrets.token_hex(8))
-    banner = io.StringIO()
-    settings = SimSettings(auth=NetworkAuth.CHAP, user=USER, password=password, **faults)
-    simulator = Simulator(settings, out=banner)
-    fd, client = -1, None
-    try:
-        await simulator.start()
-        for line in banner.getvalue().splitlines():
-            say(f"simulator: {line.removeprefix('pppbridge simulate: ')}")
-        say(f"simulator: operator network: {simulator.status()['network']}")
-        fd = os.open(simulator.device, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        tty.setraw(fd)
-        await dial(AtClient(fd), password, say)
-        client = PppClient(fd, password)
-        client.pump.start()
-        await exercise(client, say)
-        await hang_up(client, simulator, say)
-        say("ok")
-        return 0
-    except SelftestFailed as exc:
-        say(f"FAILED: {exc}")
-        return 1
-    finally:
-        if client is not None:
-            client.pump.stop()
-        if fd >= 0:
-            os.close(fd)
-        await simulator.close()
+    def notice(text: str) -> None:
+        with contextlib.suppress(Failed):  # a notice is not worth failing for
+            err_writer.line(f"selftest: {text}")
+
+    run = SelftestRun(say, notice, faults)
+    with Guard() as guard:
+        try:
+            await guard.watch(run.steps())
+            say("ok")
+            return 0
+        except SelftestFailed as exc:
+            say(f"FAILED: {exc}")
+            return 1
+        finally:
+            await run.close()
 
 
 def main() -> int:
-    try:
-        return asyncio.run(selftest(sys.stdout))
-    except KeyboardInterrupt:
-        return 130
+    """``pppbridge selftest``; its exit status (``bridge.entry`` reports the rest)."""
+    return asyncio.run(selftest(sys.stdout, sys.stderr))

@@ -4,9 +4,10 @@
         port = open_port(sim.device)
         sim.control("drop")
 
-The simulator prints its device path on standard output; the transcript goes to a file
-(``sim.transcript()``). Every wait is bounded; ``stop`` always ends the process (SIGTERM,
-then SIGKILL) so a failing test leaves nothing behind.
+The simulator prints its device path on standard output, on a line of its own
+(``device: /dev/pts/N``); notices go to standard error (returned by ``stop``); the
+transcript goes to a file (``sim.transcript()``). Every wait is bounded; ``stop`` always
+ends the process (SIGTERM, then SIGKILL) so a failing test leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class SimProcess:
             for raw in lines:
                 line = raw.decode()
                 self.header.append(line)
-                match = re.search(r" on (/\S+)$", line.strip())
+                match = re.fullmatch(r"device: (/\S+)", line.strip())
                 if match:
                     self.device = match.group(1)
         self._wait_control(deadline)

@@ -7,6 +7,7 @@ import struct
 from ipaddress import IPv4Address
 from pathlib import Path
 
+import pytest
 import scapy.layers.ppp  # noqa: F401 - registers linktype 204 (DIR_PPP) with rdpcap
 from scapy.layers.inet import ICMP, IP
 from scapy.layers.ppp import DIR_PPP, HDLC, PPP, PPP_LCP_Configure
@@ -84,3 +85,11 @@ def test_frame_beyond_snaplen_is_cut(tmp_path: Path) -> None:
         writer.write(b"\xff\x03\x00\x21" + bytes(SNAPLEN), sent=False, timestamp=0.0)
     _, [(_, _, original, data)] = read_records(path)
     assert (original, len(data)) == (SNAPLEN + 5, SNAPLEN)
+
+
+def test_an_existing_file_is_never_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "someone-elses.pcap"
+    path.write_bytes(b"not ours")
+    with pytest.raises(FileExistsError):
+        PcapWriter(path)
+    assert path.read_bytes() == b"not ours"

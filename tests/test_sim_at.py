@@ -12,8 +12,12 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from bridge.simulator.at_modem import Mode
+from bridge.simulator.at_parser import MAX_DIGITS, Command, Form, parse_line
 from bridge.simulator.plan import DEFAULT_PLAN
 from bridge.simulator.profiles import PROFILES
 from bridge.simulator.settings import DialResult, NetworkAuth, Registration, SimSettings
@@ -1089,3 +1093,81 @@ def test_dialling_again_while_a_call_is_up_is_refused() -> None:
     assert pair.at("ATD*99#") == ["+CME ERROR: 3"]
     assert pair.at("AT+CGACT=0,1") == ["OK"]  # deactivating the call's context ends it
     assert pair.modem.session is None and pair.modem.mode is Mode.COMMAND
+
+
+# --- the transcript matches the wire; line endings; the parser never raises ----------------
+
+
+def wire_lines(writes: list[bytes]) -> list[str]:
+    text = b"".join(writes).decode("latin-1")
+    return [line for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if line]
+
+
+def test_the_transcript_has_every_line_the_modem_wrote() -> None:
+    """Messy mode puts URCs inside replies; unsolicited URCs come on their own: the
+    transcript shows them all, where the DTE saw them."""
+    pair = messy("sequans")
+    pair.notes.clear()
+    pair.writes.clear()
+    for command in ("AT+CEREG=2", "ATI", "AT+CEREG?", "AT+CGDCONT?", "AT+CPIN=1234"):
+        pair.at(command)
+    outputs(pair, pair.modem.set_registration(Registration.ROAMING, 0.0, pair.now))
+    wire = wire_lines(pair.writes)
+    assert any(line.startswith("+CEREG: 2,") for line in wire[1:-1])  # inside ATI's reply
+    noted = [note.text[2:] for note in pair.notes if note.text.startswith("< ")]
+    assert noted == wire
+
+
+def test_a_pin_for_a_ready_sim_is_noted_as_not_allowed_not_as_a_wrong_code() -> None:
+    pair = make()
+    assert pair.at("AT+CPIN=1234") == ["+CME ERROR: 3"]
+    text = " ".join(note.text for note in pair.notes)
+    assert "wrong code" not in text
+    assert "SIM: no code needed, the SIM is ready" in text
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\n\r", b"\r\n\n", b"\r\r\n"])
+def test_a_line_feed_never_breaks_the_next_command(ending: bytes) -> None:
+    pair = make()
+    pair.send(b"AT+CMEE=2" + ending)
+    assert pair.lines() == ["OK"]
+    assert pair.at("AT+CMEE?") == ["+CMEE: 2", "OK"]
+
+
+def test_a_line_feed_ended_line_is_echoed_and_run_once() -> None:
+    pair = SimPair()
+    pair.lines()
+    pair.send(b"AT\n")
+    assert pair.lines() == ["AT", "OK"]
+    assert [n.text for n in pair.notes if n.text.startswith("> ")] == ["> AT"]
+
+
+@pytest.mark.parametrize(
+    "line", ["S0=" + "9" * 5000, "S" + "9" * 5000 + "?", "E" + "1" * 5000, "+CPIN=" + "1" * 5000]
+)
+def test_a_digit_run_beyond_pythons_int_limit_is_malformed_not_a_crash(line: str) -> None:
+    assert parse_line(line) is None
+
+
+def test_numbers_up_to_the_cap_still_parse() -> None:
+    digits = "1" * MAX_DIGITS
+    assert parse_line(f"+CPIN={digits}") == [
+        Command("+CPIN", Form.SET, (int(digits),), f"+CPIN={digits}")
+    ]
+    assert parse_line(f"+CPIN={digits}1") is None
+
+
+AT_ALPHABET = 'ATDSEVQZ&+#%$^=?;, "0123456789\u00b2\u0663/'
+
+
+@examples(max_examples=500, deadline=None)
+@given(st.one_of(st.text(), st.text(alphabet=AT_ALPHABET, max_size=200)))
+def test_parse_line_never_raises(text: str) -> None:
+    parse_line(text)
+
+
+@examples(max_examples=50, deadline=None)
+@given(st.integers(min_value=1, max_value=30).flatmap(lambda n: st.just("9" * 1000 * n)))
+def test_parse_line_never_raises_on_long_digit_runs(digits: str) -> None:
+    for line in (f"S0={digits}", f"+CGDCONT={digits}", f"I{digits}", f"S{digits}?"):
+        parse_line(line)

@@ -255,10 +255,10 @@ def test_quectel_escapes_only_flag_and_escape_after_lcp_opens(quirks: bool) -> N
     if quirks:
         assert escaped == {0x7D, 0x7E}
         assert b"\x11" in raw and b"\x13" in raw
-        # Our client drops the XON/XOFF it asked to get escaped (RFC 1662 7.1): the FCS
-        # no longer matches and the packet is lost; that is what the quirk costs.
-        assert pair.client_packets == []
-        assert pair.client is not None and pair.client.statistics().drops.get("bad_fcs") == 1
+        # Our client asked for XON/XOFF escaped (RFC 1662 7.1) and gets them raw: with them
+        # deleted the FCS fails, with them kept it holds; the packet is saved and counted.
+        assert pair.client_packets == [packet]
+        assert pair.client is not None and pair.client.statistics().accm_ignored_by_peer == 1
     else:
         assert escaped == {0x11, 0x13, 0x7D, 0x7E}
         assert b"\x11" not in raw.replace(b"\x7d\x31", b"")
@@ -502,6 +502,15 @@ def test_escape_then_ath_hangs_up() -> None:
     assert pair.modem.session is None and pair.modem.mode is Mode.COMMAND
     assert pair.at("AT+CGACT?") == ["+CGACT: 1,0", "OK"]
     assert pair.at("ATO") == ["NO CARRIER"]
+
+
+def test_ath_is_noted_as_the_users_hang_up_not_as_a_fault() -> None:
+    pair = session()
+    escaped(pair)
+    pair.notes.clear()
+    assert pair.at("ATH") == ["OK"]
+    assert [note.topic for note in pair.notes if note.topic == "fault"] == []
+    assert "call hung up (ATH)" in [note.text for note in pair.notes]
 
 
 def test_escape_pluses_split_over_writes() -> None:

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from typing import Any, TextIO
 
 from netstack.errors import UsageError
 from netstack.secret import Secret
 
+from ..entry import EXIT_OK, os_error_text
+from .control import COMMANDS_HELP
+from .pcap import PcapWriter
 from .profiles import PROFILES
-from .settings import BAUD_RATES, DialResult, NetworkAuth, Registration, SimSettings
+from .settings import BAUD_RATES, DialResult, NetworkAuth, Registration, SimSettings, number
+from .transcript import Transcript
+
+CONTROL_EPILOG = (
+    "control commands (with --control PATH: one a line, one JSON reply a line; e.g.\n"
+    "  echo status | socat - UNIX-CONNECT:PATH):\n" + COMMANDS_HELP
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,42 +28,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--profile",
         choices=list(PROFILES),
         default="generic",
-        help="vendor profile (default: generic)",
+        help="the vendor's modem to play: its replies, URCs and PPP quirk (default generic)",
     )
     line.add_argument(
         "--link",
         metavar="PATH",
-        help="serve on this terminal (e.g. the pppd VM's pty); if PATH does not "
-        "exist, make a new pty and a symlink to it at PATH",
+        help="serve on this terminal (a pty or serial device, e.g. the pppd VM's pty); "
+        "if PATH does not exist, make a new pty and a symlink to it at PATH (removed on exit)",
     )
     line.add_argument(
         "--transcript",
         metavar="FILE",
         default="-",
-        help="where the transcript of AT dialogue and PPP events goes (default: standard output)",
+        help="append the transcript of the AT dialogue and PPP events to FILE, after a "
+        "header line per run (default: standard output)",
     )
-    line.add_argument("--quiet", action="store_true", help="no transcript")
-    line.add_argument("--pcap", metavar="FILE", help="write the PPP frames to a pcap file")
+    line.add_argument("--quiet", action="store_true", help="write no transcript at all")
     line.add_argument(
-        "--control", metavar="PATH", help="Unix socket taking fault commands while running"
+        "--pcap",
+        metavar="FILE",
+        help="write the PPP frames to a new pcap file for Wireshark (never overwritten)",
+    )
+    line.add_argument(
+        "--control",
+        metavar="PATH",
+        help="make a Unix socket at PATH that takes the commands listed below while running",
     )
     line.add_argument(
         "--no-namespace",
         action="store_true",
         help="do not make a network namespace: answer echo and DNS in-process",
     )
-    line.add_argument("--seed", type=int, help="seed for the fault dice (reproducible runs)")
+    line.add_argument(
+        "--seed", type=int, metavar="N", help="seed for the fault dice (reproducible runs)"
+    )
 
     sim = parser.add_argument_group("SIM and network")
-    sim.add_argument("--pin", help="the SIM asks for this PIN (3 wrong tries block it)")
-    sim.add_argument("--puk", default="12345678", help="unblocks the SIM (default 12345678)")
+    sim.add_argument(
+        "--pin", metavar="PIN", help="the SIM asks for this PIN (3 wrong tries block it)"
+    )
+    sim.add_argument(
+        "--puk",
+        metavar="PUK",
+        default="12345678",
+        help="the code that unblocks the SIM after 3 wrong PINs (default 12345678)",
+    )
     sim.add_argument(
         "--registration",
         choices=[r.name.lower() for r in Registration],
         default="home",
-        help="what the network answers to attach (default home)",
+        help="what the network answers when the modem attaches; searching: it never finds one "
+        "(default home)",
     )
-    sim.add_argument("--registration-delay", type=float, default=0.0, metavar="SECONDS")
+    sim.add_argument(
+        "--registration-delay",
+        default="0",
+        metavar="SECONDS",
+        help="seconds the modem searches (+CEREG stat 2) before the network answers (default 0)",
+    )
     sim.add_argument(
         "--pdp-refuse",
         action="store_true",
@@ -71,17 +102,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dial-result",
         choices=[d.value for d in DialResult],
         default="connect",
-        help="answer to ATD (default connect)",
+        help="what the modem answers to ATD and +CGDATA (default connect)",
     )
     sim.add_argument(
         "--auth",
         choices=[a.value for a in NetworkAuth],
         default="none",
-        help="authentication the network asks when +CGAUTH set none",
+        help="the PPP authentication the network asks of the client when the PDP context "
+        "sets none (+CGAUTH or the vendor's command), with --user and --password (default none)",
     )
-    sim.add_argument("--user", default="test", help="the user name it accepts (default test)")
     sim.add_argument(
-        "--password", default="secret", help="the password it accepts (default secret)"
+        "--user",
+        default="test",
+        help="the user name the network accepts with --auth (default test)",
+    )
+    sim.add_argument(
+        "--password",
+        default="secret",
+        help="the password the network accepts with --auth (default secret)",
     )
 
     ppp = parser.add_argument_group("PPP and line faults")
@@ -97,50 +135,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ("renegotiate", "renegotiate LCP"),
     ):
         ppp.add_argument(
-            f"--{name}-after", type=float, metavar="SECONDS", help=f"{what} this long after CONNECT"
+            f"--{name}-after", metavar="SECONDS", help=f"{what} this long after CONNECT"
         )
     ppp.add_argument(
         "--corrupt",
-        type=float,
-        default=0.0,
+        default="0",
         metavar="RATE",
-        help="fraction of frames sent with a corrupted byte (bad FCS)",
+        help="fraction (0 to 1) of the PPP frames sent with a corrupted byte, so the client "
+        "sees a bad FCS (default 0)",
     )
     ppp.add_argument(
         "--baud",
         default="unlimited",
-        help=f"line rate: {', '.join(map(str, BAUD_RATES))} or unlimited",
+        metavar="RATE",
+        help=f"line rate: {', '.join(map(str, BAUD_RATES))} or unlimited (the default)",
     )
     ppp.add_argument(
         "--latency",
-        type=float,
-        default=0.0,
+        default="0",
         metavar="SECONDS",
-        help="added to packets in each direction (NB-IoT: seconds)",
+        help="seconds added to every packet in each direction between the link and the "
+        "network (NB-IoT: seconds; default 0)",
     )
     ppp.add_argument(
         "--messy",
         action="store_true",
-        help="behave like real devices' logs: split replies, URCs mid-response...",
+        help="behave like real devices' logs: replies cut anywhere, URCs inside responses, "
+        "vendor address notations",
     )
-    ppp.add_argument("--no-quirks", action="store_true", help="do not play the profile's PPP quirk")
+    ppp.add_argument(
+        "--no-quirks",
+        action="store_true",
+        help="do not play the profile's known PPP quirk (see bridge/simulator/profiles.py)",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> SimSettings:
     """Raises UsageError with a message for the user."""
-    if args.baud == "unlimited":
-        baud = None
-    else:
-        try:
-            baud = int(args.baud)
-        except ValueError:
-            raise UsageError(f"--baud must be a number or unlimited, not {args.baud!r}") from None
     return SimSettings(
         profile=args.profile,
         pin=args.pin,
         puk=args.puk,
         registration=Registration[args.registration.upper()],
-        registration_delay=args.registration_delay,
+        registration_delay=number(args.registration_delay, "--registration-delay"),
         pdp_refuse=args.pdp_refuse,
         refuse_code=args.refuse_code,
         dial_result=DialResult(args.dial_result),
@@ -148,41 +185,64 @@ def settings_from(args: argparse.Namespace) -> SimSettings:
         user=args.user,
         password=Secret(args.password),
         reject_ipv6cp=args.reject_ipv6cp,
-        drop_after=args.drop_after,
-        terminate_after=args.terminate_after,
-        silent_after=args.silent_after,
-        renegotiate_after=args.renegotiate_after,
-        corrupt_rate=args.corrupt,
-        baud=baud,
-        latency=args.latency,
+        drop_after=_optional_number(args.drop_after, "--drop-after"),
+        terminate_after=_optional_number(args.terminate_after, "--terminate-after"),
+        silent_after=_optional_number(args.silent_after, "--silent-after"),
+        renegotiate_after=_optional_number(args.renegotiate_after, "--renegotiate-after"),
+        corrupt_rate=number(args.corrupt, "--corrupt", high=1),
+        baud=_baud(args.baud),
+        latency=number(args.latency, "--latency"),
         messy=args.messy,
         quirks=not args.no_quirks,
         seed=args.seed,
     )
 
 
-def simulate(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def _optional_number(text: str | None, name: str) -> float | None:
+    return None if text is None else number(text, name)
+
+
+def _baud(text: str) -> int | None:
+    if text == "unlimited":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"--baud must be a number or unlimited, not {text!r}") from None
+
+
+def simulate(args: argparse.Namespace) -> int:
+    """``pppbridge simulate``: serve until a stop signal. Raises UsageError (a switch or a
+    path that cannot be used), ``Failed`` or ``StopSignal`` (``bridge.entry``)."""
     from .shell import run_simulator
 
+    settings = settings_from(args)
+    with contextlib.ExitStack() as opened:
+        # Files are opened before the event loop runs: a FIFO nobody reads blocks here,
+        # where a stop signal still ends it.
+        transcript = None if args.quiet else opened.enter_context(open_transcript(args, settings))
+        pcap = opened.enter_context(open_pcap(args.pcap)) if args.pcap else None
+        run_simulator(
+            settings,
+            link=args.link,
+            transcript=transcript,
+            pcap=pcap,
+            control=args.control,
+            namespace=not args.no_namespace,
+        )
+    return EXIT_OK
+
+
+def open_transcript(args: argparse.Namespace, settings: SimSettings) -> Transcript:
+    if args.transcript == "-":
+        return Transcript(sys.stdout, "standard output", settings)
+    return Transcript.open(args.transcript, settings)
+
+
+def open_pcap(path: str) -> PcapWriter:
     try:
-        settings = settings_from(args)
-    except UsageError as exc:
-        print(f"pppbridge simulate: error: {exc}", file=sys.stderr)
-        return 2
-    transcript: TextIO | None = None
-    options: dict[str, Any] = dict(
-        link=args.link, pcap=args.pcap, control=args.control, namespace=not args.no_namespace
-    )
-    try:
-        if not args.quiet:
-            transcript = out if args.transcript == "-" else open(args.transcript, "a")  # noqa: SIM115
-        return run_simulator(settings, out, transcript=transcript, **options)
-    except UsageError as exc:
-        print(f"pppbridge simulate: error: {exc}", file=sys.stderr)
-        return 2
+        return PcapWriter(path)
+    except FileExistsError:
+        raise UsageError(f"--pcap {path}: exists; a capture never overwrites a file") from None
     except OSError as exc:
-        print(f"pppbridge simulate: error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
-        return 1
-    finally:
-        if transcript is not None and transcript is not out:
-            transcript.close()
+        raise UsageError(f"--pcap {path}: {os_error_text(exc)}") from None

@@ -122,12 +122,21 @@ def _cpin(modem: Modem, command: Command, now: float) -> Reply:
         return cme(50)
     error = modem.sim.enter(code, new_pin)
     if error is not None:
-        modem.note(
-            "at", f"SIM: wrong code, {modem.sim.state}, {modem.sim.pin_attempts} PIN attempts left"
-        )
+        modem.note("at", _cpin_refusal(modem, error))
         return cme(error)
     modem.sim_unlocked(now)
     return OK
+
+
+def _cpin_refusal(modem: Modem, error: int) -> str:
+    """The transcript's words for a refused +CPIN: what the modem's answer means."""
+    sim = modem.sim
+    if error == 3:
+        return "SIM: no code needed, the SIM is ready (operation not allowed)"
+    if error == 13:
+        return "SIM: blocked for good, no code unlocks it (SIM failure)"
+    left = f"{sim.pin_attempts} PIN" if sim.state == "SIM PIN" else f"{sim.puk_attempts} PUK"
+    return f"SIM: wrong code, {sim.state}, {left} attempts left"
 
 
 @handles("+CPINR")
@@ -164,5 +173,5 @@ def _online(modem: Modem, command: Command, now: float) -> Reply:
 
 @handles("H")
 def _hang_up(modem: Modem, command: Command, now: float) -> Reply:
-    modem.hang_up(now)
+    modem.hang_up(now, "ATH")
     return OK

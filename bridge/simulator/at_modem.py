@@ -33,6 +33,7 @@ from .profiles import PROFILES, PppQuirk
 from .settings import DialResult, Registration, SimSettings
 
 _MAX_LINE = 1024
+_LF = 0x0A
 _SECRET_COMMANDS = sorted(
     {"+CPIN", "+CGAUTH", "+CLCK", "+CPWD"}
     | {p.vendor_auth.command for p in PROFILES.values() if p.vendor_auth is not None}
@@ -209,7 +210,7 @@ class Modem:
             if byte == ord("/") and self._line.strip().upper() == b"A":
                 # V.250 5.2.4: "A/" repeats the last line at once, no terminator needed.
                 self._line.append(byte)
-            if byte == self.s_registers[3] or self._line.strip().upper() == b"A/":
+            if self._ends_line(byte):
                 if echo:
                     self._write(bytes(echo))
                     echo.clear()
@@ -229,6 +230,14 @@ class Modem:
                     del self._line[: len(self._line) - _MAX_LINE]
         if echo:
             self._write(bytes(echo))
+
+    def _ends_line(self, byte: int) -> bool:
+        """S3 (CR) ends a command line (V.250 5.2.1), and so does ``A/`` at once. So does
+        LF after something: terminals and scripts often send LF alone (``echo``, picocom
+        mapped so); an LF with nothing before it (CR LF) stays ignored."""
+        if byte == self.s_registers[3] or self._line.strip().upper() == b"A/":
+            return True
+        return byte == _LF and bool(self._line.strip())
 
     def _command_line(self, line: str, now: float) -> None:
         start = line.upper().find("AT")
@@ -278,10 +287,6 @@ class Modem:
             )
         shown_final = "" if self.quiet else final_text(reply, self.cmee, self.verbose, self.messy)
         self._write_lines(shown, final=shown_final)
-        for line in lines:
-            self._note("at", f"< {line}")
-        if shown_final:
-            self._note("at", f"< {shown_final}")
         if "data" in reply.then:
             self._enter_online(self.now)
         elif "resume" in reply.then:
@@ -361,10 +366,11 @@ class Modem:
         elif verdict and self.mode is Mode.ONLINE:
             self._session(self.session.receive(verdict, now))
 
-    def hang_up(self, now: float) -> None:
-        """ATH in online command state: the call ends, no LCP Terminate."""
+    def hang_up(self, now: float, command: str) -> None:
+        """The DTE ends the call with ``command`` (ATH in online command state, +CGACT=0,
+        +CFUN): no LCP Terminate, no NO CARRIER (the command answers OK)."""
         if self.session is not None:
-            self._session(self.session.drop_carrier(now), announce=False)
+            self._session(self.session.hang_up(now, command), announce=False)
 
     def _session(
         self, outputs: list[object], merge_with_last: bool = False, announce: bool = True
@@ -425,6 +431,10 @@ class Modem:
 
     # ---------------------------------------------------------------- output
     def _write_lines(self, lines: list[str], final: str = "") -> None:
+        """Write lines to the DTE, framed per V1/V0, and note each one as written: the
+        transcript shows every line the DTE sees, URCs included, where it sees them."""
+        for line in [*lines, final] if final else lines:
+            self._note("at", f"< {line}")
         if self.verbose:
             separator = "\r\n\r\n" if self.messy else "\r\n"
             text = ("\r\n" + separator.join(lines) + "\r\n") if lines else ""

@@ -29,7 +29,7 @@ def _cfun(modem: Modem, command: Command, now: float) -> Reply:
         return cme(50)
     modem.radio.cfun = fun
     if fun != 1 and modem.session is not None:
-        modem.hang_up(now)  # no radio, no call
+        modem.hang_up(now, f"+CFUN={fun}")  # no radio, no call
     modem.radio_changed(now)
     return OK
 

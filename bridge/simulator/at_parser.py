@@ -5,7 +5,9 @@ A command line is ``AT`` followed by any number of commands: basic ones (``E0``,
 back to back, and extended ones (``+CGDCONT=1,"IP","apn"``, ``#PDPAUTH=...``) separated by
 ``;``. Each extended command is an action (``+CSQ``), a set (``=args``), a read (``?``) or
 a test (``=?``) (V.250 5.4.1). Parsing never raises: a line that cannot be parsed yields
-``None`` and the modem answers ``ERROR``, as a real one does.
+``None`` and the modem answers ``ERROR``, as a real one does. So does a number longer
+than ``MAX_DIGITS`` digits: no parameter needs one, and Python refuses to convert digit
+runs beyond its int limit (4300 digits) with ValueError.
 """
 
 from __future__ import annotations
@@ -48,10 +50,12 @@ class Command:
     """The command as typed (for ``D``: the dial string)."""
 
 
+MAX_DIGITS = 32
+"""The longest number a command may carry (an ICCID has 20 digits)."""
 _DIGITS = re.compile(r"[0-9]+")
 _EXTENDED = re.compile(r"([+#%$^][A-Za-z0-9_!%\-.:/]*[A-Za-z0-9_])(=\?|=|\?)?")
-_BASIC = re.compile(r"(&[A-Za-z]|[A-Za-z])(\d*)(\?)?")
-_S_REGISTER = re.compile(r"[Ss](\d+)(=\d*|\?)")
+_BASIC = re.compile(r"(&[A-Za-z]|[A-Za-z])([0-9]*)(\?)?")
+_S_REGISTER = re.compile(r"[Ss]([0-9]+)(=[0-9]*|\?)")
 
 
 def parse_line(line: str) -> list[Command] | None:
@@ -80,6 +84,8 @@ def _take_one(text: str) -> tuple[Command, str] | None:
     match = _S_REGISTER.match(text)
     if match:
         number, operation = match.groups()
+        if not _short(number, operation[1:]):
+            return None
         name = f"S{int(number)}"
         if operation == "?":
             return Command(name, Form.READ, (), match.group(0)), text[match.end() :]
@@ -90,7 +96,7 @@ def _take_one(text: str) -> tuple[Command, str] | None:
     if match is None:
         return None
     letter, number, query = match.groups()
-    if letter.upper() == "S":
+    if letter.upper() == "S" or not _short(number):
         return None  # an S-register needs its number and "=" or "?" (V.250 6.1.1)
     form = Form.READ if query else Form.ACTION
     args = (int(number),) if number else ()
@@ -141,6 +147,8 @@ def parse_arguments(text: str) -> tuple[Arg, ...] | None:
                 return None
             args.append(field[1:-1])
         elif _DIGITS.fullmatch(field):
+            if not _short(field):
+                return None
             args.append(Digits(field))
         else:
             args.append(field)
@@ -159,3 +167,8 @@ def _split_fields(text: str) -> list[str]:
             current.append(char)
     fields.append("".join(current))
     return fields
+
+
+def _short(*numbers: str) -> bool:
+    """Every digit run within ``MAX_DIGITS``: safe to convert, and plausible."""
+    return all(len(number) <= MAX_DIGITS for number in numbers)

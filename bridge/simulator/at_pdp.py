@@ -149,7 +149,7 @@ def _cgact(modem: Modem, command: Command, now: float) -> Reply:
     for cid in cids:
         modem.contexts[cid].active = bool(state)
         if not state and modem.session is not None and cid == modem.session_cid:
-            modem.hang_up(now)  # deactivating the call's context ends the call
+            modem.hang_up(now, "+CGACT=0")  # deactivating its context ends the call
     return OK
 
 

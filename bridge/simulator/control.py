@@ -2,20 +2,13 @@
 
 A Unix stream socket; one command per line, one JSON object per reply line
 (``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``). Try it with
-``socat - UNIX-CONNECT:PATH``. Commands:
+``socat - UNIX-CONNECT:PATH``. The commands are ``COMMANDS_HELP`` (also in
+``pppbridge simulate --help``). Commands that change what the modem does are noted in
+the transcript as faults; ``status``, ``wait`` and ``ping`` are not.
 
-    status                                  what the modem and the call are doing
-    drop | terminate | renegotiate          act on the current call
-    silent on|off                           stop/restart sending and answering anything
-    registration home|roaming|denied|searching [DELAY]
-    pdp-refuse on|off                       refuse +CGACT and dialling
-    dial-result connect|no-carrier|busy|no-dialtone|no-answer
-    reject-ipv6cp on|off                    for the next call
-    corrupt RATE                            fraction of frames sent with a bad FCS
-    baud RATE|unlimited                     throttle the line
-    latency SECONDS                         added to packets in each direction
-    ping ADDRESS [COUNT [TIMEOUT]]          echo requests from the network to the client
-    wait CONDITION [TIMEOUT]                online|ipv4|ipv6|command|registered|no-call
+The socket file is ours only if we made it: an existing path is refused whatever it is
+(a file, another simulator's socket, a socket nobody listens on), and on close the path
+is removed only while it is still the socket we bound.
 """
 
 from __future__ import annotations
@@ -24,7 +17,6 @@ import asyncio
 import contextlib
 import ipaddress
 import json
-import math
 import os
 import socket
 import stat
@@ -33,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from netstack.errors import UsageError
 
-from .settings import BAUD_RATES, DialResult, Registration
+from ..entry import os_error_text
+from .settings import BAUD_RATES, DialResult, Registration, number
 
 if TYPE_CHECKING:
     from .shell import Simulator
@@ -41,6 +34,28 @@ if TYPE_CHECKING:
 _MAX_LINE = 4096
 _MAX_WAIT = 600.0
 _SWITCH = {"on": True, "off": False}
+COMMANDS_HELP = """\
+  status                  what the modem and the call are doing
+  drop                    drop the carrier of the current call (no LCP Terminate)
+  terminate               LCP Terminate-Request on the current call
+  renegotiate             renegotiate LCP on the current call
+  silent on|off           stop/restart sending and answering anything
+  registration home|roaming|denied|searching [DELAY]
+                          the network's answer changes, after DELAY seconds
+  pdp-refuse on|off       refuse +CGACT and dialling
+  dial-result connect|no-carrier|busy|no-dialtone|no-answer
+                          what the next ATD gets
+  reject-ipv6cp on|off    Protocol-Reject IPV6CP, from the next call on
+  corrupt RATE            fraction (0 to 1) of frames sent with a bad FCS
+  baud RATE|unlimited     throttle the line
+  latency SECONDS         added to packets in each direction
+  ping ADDRESS [COUNT [TIMEOUT]]
+                          echo requests from the network to the client
+  wait CONDITION [TIMEOUT]
+                          until online|ipv4|ipv6|command|registered|no-call"""
+"""The control commands as ``--help`` shows them."""
+_QUERIES = {"status", "wait", "ping"}
+"""Commands that change nothing the modem does: not noted as faults."""
 
 
 class ControlError(Exception):
@@ -52,6 +67,8 @@ class ControlServer:
         self._simulator = simulator
         self.path = path
         self._server: asyncio.Server | None = None
+        self._bound: tuple[int, int] | None = None
+        """(device, inode) of the socket file we made; None until then and after removal."""
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._commands: dict[str, Callable[[list[str]], Awaitable[dict[str, Any]]]] = {
@@ -72,24 +89,42 @@ class ControlServer:
         }
 
     async def start(self) -> None:
-        """Raises UsageError if the path holds anything but a dead socket."""
-        self._clear_stale_socket()
-        self._server = await asyncio.start_unix_server(self._client, self.path, limit=_MAX_LINE)
+        """Make the socket. Raises UsageError if the path exists, whatever it is."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self._bind(sock)
+            self._server = await asyncio.start_unix_server(self._client, sock=sock, limit=_MAX_LINE)
+        except BaseException:
+            sock.close()
+            raise
 
-    def _clear_stale_socket(self) -> None:
+    def _bind(self, sock: socket.socket) -> None:
+        # bind() itself refuses an existing path (EADDRINUSE): nothing is removed first,
+        # unlike asyncio.start_unix_server(path=...), which deletes a socket it finds.
+        try:
+            sock.bind(self.path)
+        except OSError as exc:
+            raise UsageError(f"--control {self.path}: {self._refusal(exc)}") from None
+        bound = os.stat(self.path)
+        self._bound = (bound.st_dev, bound.st_ino)
+
+    def _refusal(self, exc: OSError) -> str:
+        """Why the path cannot be ours, in words."""
         try:
             mode = os.lstat(self.path).st_mode
-        except FileNotFoundError:
-            return
+        except OSError:
+            return os_error_text(exc)
         if not stat.S_ISSOCK(mode):
-            raise UsageError(f"--control {self.path}: exists and is not a socket; choose another")
+            return "exists and is not a socket; choose another path"
         with socket.socket(socket.AF_UNIX) as probe:
             try:
                 probe.connect(self.path)
             except OSError:
-                os.unlink(self.path)  # left by a simulator that is gone
-                return
-        raise UsageError(f"--control {self.path}: another simulator is listening there")
+                return (
+                    "a socket nobody listens on (left by a simulator that was killed?); "
+                    "remove it yourself or choose another path"
+                )
+        return "something is listening there (another simulator?); choose another path"
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -101,7 +136,18 @@ class ControlServer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
             self._server = None
-        with contextlib.suppress(FileNotFoundError):
+        self._remove_our_socket()
+
+    def _remove_our_socket(self) -> None:
+        """Unlink the path only while it is the socket we bound (same device and inode)."""
+        if self._bound is None:
+            return
+        bound, self._bound = self._bound, None
+        try:
+            now = os.lstat(self.path)
+        except OSError:
+            return
+        if stat.S_ISSOCK(now.st_mode) and (now.st_dev, now.st_ino) == bound:
             os.unlink(self.path)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -132,14 +178,20 @@ class ControlServer:
                 "ok": False,
                 "error": f"unknown command {words[0]!r}; commands: {', '.join(self._commands)}",
             }
+        fault = words[0] not in _QUERIES
+        if fault:  # before its effects, so the transcript reads in order
+            self._simulator.note("fault", f"control: {line}")
         try:
             result = await command(words[1:])
-        except ControlError as exc:
-            return {"ok": False, "error": str(exc)}
+        except (ControlError, UsageError) as exc:
+            error = str(exc)
         except (ValueError, OverflowError) as exc:  # never let a command kill the socket
-            return {"ok": False, "error": f"{words[0]}: {exc}"}
-        self._simulator.note("fault", f"control: {line}")
-        return {"ok": True, **result}
+            error = f"{words[0]}: {exc}"
+        else:
+            return {"ok": True, **result}
+        if fault:
+            self._simulator.note("fault", f"control: refused: {error}")
+        return {"ok": False, "error": error}
 
     # ---------------------------------------------------------------- commands
     async def _status(self, args: list[str]) -> dict[str, Any]:
@@ -161,7 +213,7 @@ class ControlServer:
     async def _registration(self, args: list[str]) -> dict[str, Any]:
         if not args or args[0].upper() not in Registration.__members__:
             raise ControlError("registration home|roaming|denied|searching [DELAY]")
-        delay = _number(args[1], "DELAY") if len(args) > 1 else 0.0
+        delay = number(args[1], "registration DELAY") if len(args) > 1 else 0.0
         simulator = self._simulator
         target = Registration[args[0].upper()]
         simulator.apply(simulator.modem.set_registration(target, delay, simulator.now()))
@@ -184,9 +236,7 @@ class ControlServer:
         return {}
 
     async def _corrupt(self, args: list[str]) -> dict[str, Any]:
-        rate = _number(args[0] if args else "", "RATE")
-        if not 0 <= rate <= 1:
-            raise ControlError("corrupt RATE: a fraction between 0 and 1")
+        rate = number(args[0] if args else "", "corrupt RATE", high=1)
         self._simulator.modem.faults.corrupt_rate = rate
         if self._simulator.modem.session is not None:
             self._simulator.modem.session.corrupt_rate = rate
@@ -196,17 +246,14 @@ class ControlServer:
         if args == ["unlimited"]:
             self._simulator.set_baud(None)
             return {}
-        rate = int(_number(args[0] if args else "", "RATE"))
+        rate = int(number(args[0] if args else "", "baud RATE", whole=True))
         if rate not in BAUD_RATES:
             raise ControlError(f"baud: one of {', '.join(map(str, BAUD_RATES))} or unlimited")
         self._simulator.set_baud(rate)
         return {}
 
     async def _latency(self, args: list[str]) -> dict[str, Any]:
-        latency = _number(args[0] if args else "", "SECONDS")
-        if latency < 0:
-            raise ControlError("latency cannot be negative")
-        self._simulator.latency = latency
+        self._simulator.latency = number(args[0] if args else "", "latency SECONDS")
         return {}
 
     async def _ping(self, args: list[str]) -> dict[str, Any]:
@@ -216,18 +263,16 @@ class ControlServer:
             address = ipaddress.ip_address(args[0])
         except ValueError:
             raise ControlError(f"ping: {args[0]!r} is not an IP address") from None
-        count = int(_number(args[1], "COUNT")) if len(args) > 1 else 1
-        timeout = _number(args[2], "TIMEOUT") if len(args) > 2 else 5.0
-        if not 1 <= count <= 100 or not 0 < timeout <= _MAX_WAIT:
-            raise ControlError("ping: COUNT 1..100, TIMEOUT up to 600 s")
+        count = (
+            int(number(args[1], "ping COUNT", low=1, high=100, whole=True)) if len(args) > 1 else 1
+        )
+        timeout = number(args[2], "ping TIMEOUT", high=_MAX_WAIT) if len(args) > 2 else 5.0
         return await self._simulator.ping(address, count, timeout)
 
     async def _wait(self, args: list[str]) -> dict[str, Any]:
         if not args:
             raise ControlError("wait CONDITION [TIMEOUT]")
-        timeout = _number(args[1], "TIMEOUT") if len(args) > 1 else 10.0
-        if not 0 < timeout <= _MAX_WAIT:
-            raise ControlError("wait: TIMEOUT up to 600 s")
+        timeout = number(args[1], "wait TIMEOUT", high=_MAX_WAIT) if len(args) > 1 else 10.0
         reached = await self._simulator.wait(args[0], timeout)
         if not reached:
             raise ControlError(f"wait {args[0]}: not reached within {timeout:g} s")
@@ -238,13 +283,3 @@ def _switch(args: list[str]) -> bool:
     if len(args) != 1 or args[0] not in _SWITCH:
         raise ControlError("expected on or off")
     return _SWITCH[args[0]]
-
-
-def _number(text: str, name: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise ControlError(f"{name} must be a number, not {text!r}")
-    return value

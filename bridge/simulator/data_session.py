@@ -158,10 +158,19 @@ class DataSession:
         return self._take()
 
     def drop_carrier(self, now: float) -> list[object]:
-        """Carrier lost: no LCP Terminate, the link is just gone."""
+        """The carrier-loss fault: no LCP Terminate, the link is just gone."""
         self._note("fault", "carrier dropped (no LCP Terminate)")
-        self.link.lower_down(now, "carrier dropped by the simulator")
-        self._finish("carrier dropped")
+        return self._lower(now, "carrier dropped by the simulator", "carrier dropped")
+
+    def hang_up(self, now: float, command: str) -> list[object]:
+        """The DTE ended the call with ``command`` (ATH, +CGACT=0, +CFUN): as abrupt as a
+        carrier loss on the wire, but the user's doing, not a fault."""
+        self._note("at", f"call hung up ({command})")
+        return self._lower(now, f"hung up ({command})", f"hung up ({command})")
+
+    def _lower(self, now: float, why: str, reason: str) -> list[object]:
+        self.link.lower_down(now, why)
+        self._finish(reason)
         return self._take()
 
     def ping(

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 from netstack.errors import UsageError
 
+from ..entry import os_error_text
+
 _READ_SIZE = 65536
 _PACE_CHUNK = 64
 """Bytes released at a time when throttled, so a long frame trickles out as on a UART."""
@@ -46,17 +48,7 @@ class Line:
 def open_line(path: str | None) -> Line:
     """The line to serve: see the module docstring. Raises UsageError for a bad path."""
     if path is not None and (os.path.exists(path) or os.path.islink(path)):
-        if os.path.islink(path) and not os.path.exists(path):
-            raise UsageError(f"{path} is a dangling symlink; remove it or choose another --link")
-        if not stat.S_ISCHR(os.stat(path).st_mode):
-            raise UsageError(f"{path} exists and is not a terminal; choose another --link")
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        except OSError as exc:
-            raise UsageError(f"cannot open {path}: {exc.strerror}") from None
-        if os.isatty(fd):
-            tty.setraw(fd)
-        return Line(fd, path, [lambda: os.close(fd)])
+        return _open_terminal(path)
     controller, device_fd = os.openpty()
     tty.setraw(controller)
     tty.setraw(device_fd)
@@ -68,10 +60,42 @@ def open_line(path: str | None) -> Line:
             os.symlink(device, path)
         except OSError as exc:
             line.close()
-            raise UsageError(f"cannot create the --link symlink {path}: {exc.strerror}") from None
-        line.cleanup.append(lambda: os.unlink(path))
+            raise UsageError(f"--link {path}: cannot make the symlink: {exc.strerror}") from None
+        line.cleanup.append(lambda: _remove_our_symlink(path, device))
         line.device = path
     return line
+
+
+def _open_terminal(path: str) -> Line:
+    """An existing terminal (a pty or a serial device), made raw."""
+    if os.path.islink(path) and not os.path.exists(path):
+        raise UsageError(f"--link {path}: a dangling symlink; remove it or choose another path")
+    not_a_terminal = UsageError(
+        f"--link {path}: not a terminal; give a pty or serial device, or a path that "
+        "does not exist (a new pty is linked there)"
+    )
+    try:
+        if not stat.S_ISCHR(os.stat(path).st_mode):
+            raise not_a_terminal  # not even opened: only character devices can be one
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise UsageError(f"--link {path}: {os_error_text(exc)}") from None
+    if not os.isatty(fd):
+        os.close(fd)
+        raise not_a_terminal
+    tty.setraw(fd)
+    return Line(fd, path, [lambda: os.close(fd)])
+
+
+def _remove_our_symlink(path: str, device: str) -> None:
+    """Remove the --link symlink only while it is still the one we made: whatever has
+    taken its place since is someone else's."""
+    try:
+        ours = os.path.islink(path) and os.readlink(path) == device
+    except OSError:
+        return
+    if ours:
+        os.unlink(path)
 
 
 class PacedLine:

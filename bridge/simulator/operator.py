@@ -315,9 +315,21 @@ async def _build_in_thread(name: str, plan: NetworkPlan) -> _Handles:
                 " (in a container: run it with CAP_SYS_ADMIN and CAP_NET_ADMIN, e.g. --privileged)"
             )
         raise NetworkUnavailable(f"cannot build network namespace {name}: {exc}{hint}") from exc
-    except BaseException:
+    except BaseException:  # cancelled (a stop signal): the thread may be half-way
         done.add_done_callback(_discard_late_result(name))
+        await _wait_thread(done)
         raise
+
+
+async def _wait_thread(done: concurrent.futures.Future[_Handles]) -> None:
+    """Give the setup thread (bounded) time to finish, so the namespace it may still make
+    is removed by ``_discard_late_result`` before this process exits. Whatever ends the
+    wait, the caller goes on raising what it was raising."""
+    try:
+        async with asyncio.timeout(SETUP_TIMEOUT):
+            await asyncio.shield(asyncio.wrap_future(done))
+    except BaseException:  # the thread's own failure, or a second signal
+        pass
 
 
 def _discard_late_result(name: str) -> Callable[[concurrent.futures.Future[_Handles]], None]:
@@ -432,20 +444,19 @@ def _bound_socket(undo: contextlib.ExitStack, family: int, kind: int, port: int)
     return sock
 
 
-def remove_stale_namespaces() -> list[str]:
-    """Remove ``pppsim-<pid>-<n>`` namespaces whose simulator process is gone (killed with
-    SIGKILL before it could clean up); only names this module makes are touched."""
-    removed = []
+def stale_namespaces() -> list[str]:
+    """The ``pppsim-<pid>-<n>`` namespaces whose simulator process is gone (killed with
+    SIGKILL before it could clean up). Only reported, never removed: this process did
+    not make them, and a pid that looks gone here may live in another pid namespace."""
+    stale = []
     with contextlib.suppress(OSError):
         for name in netns.listnetns():
             parts = name.split("-")
             if len(parts) != 3 or parts[0] != "pppsim" or not parts[1].isdigit():
                 continue
-            if _alive(int(parts[1])):
-                continue
-            _remove_netns(name)
-            removed.append(name)
-    return removed
+            if not _alive(int(parts[1])):
+                stale.append(name)
+    return stale
 
 
 def _alive(pid: int) -> bool:

@@ -17,6 +17,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
+from ..entry import close_quietly
+
 PCAP_MAGIC = 0xA1B2C3D4
 PCAP_VERSION = (2, 4)
 SNAPLEN = 65535
@@ -28,15 +30,21 @@ _MICROSECONDS = 1_000_000
 
 
 class PcapWriter:
-    """Writes PPP frames to a new capture file at ``path`` (truncating one that exists)."""
+    """Writes PPP frames to a new capture file at ``path``. A file that exists is never
+    overwritten (FileExistsError): it is not ours."""
 
     def __init__(self, path: str | Path) -> None:
-        self._file: BinaryIO = open(path, "wb")  # closed by close()
+        self.path = str(path)
+        self._file: BinaryIO = open(path, "xb")  # closed by close()
         major, minor = PCAP_VERSION
-        self._file.write(
-            _FILE_HEADER.pack(PCAP_MAGIC, major, minor, 0, 0, SNAPLEN, LINKTYPE_PPP_WITH_DIR)
-        )
-        self._file.flush()
+        try:
+            self._file.write(
+                _FILE_HEADER.pack(PCAP_MAGIC, major, minor, 0, 0, SNAPLEN, LINKTYPE_PPP_WITH_DIR)
+            )
+            self._file.flush()
+        except BaseException:
+            close_quietly(self._file)
+            raise
 
     def write(self, frame: bytes, *, sent: bool, timestamp: float) -> None:
         """Record one de-framed PPP frame; ``sent`` is True for frames the simulator sent,

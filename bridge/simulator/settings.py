@@ -7,6 +7,7 @@ here and live on in the modem's mutable state.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -38,6 +39,30 @@ class NetworkAuth(Enum):
     NONE = "none"
     PAP = "pap"
     CHAP = "chap"
+
+
+def number(
+    value: str | float, name: str, *, low: float = 0.0, high: float = math.inf, whole: bool = False
+) -> float:
+    """The one check of every number the simulator is given (switches, control socket,
+    ``SimSettings``): a finite number from ``low`` to ``high``, whole if asked; else
+    UsageError naming ``name``. NaN and infinities are refused: no delay, rate or count
+    means anything as one."""
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        result = math.nan
+    if not math.isfinite(result):
+        raise UsageError(f"{name} must be a number, not {value!r}")
+    if whole and not result.is_integer():
+        raise UsageError(f"{name} must be a whole number, not {value!r}")
+    if result < low:
+        raise UsageError(
+            f"{name} cannot be negative" if low == 0 else f"{name} must be at least {low:g}"
+        )
+    if result > high:
+        raise UsageError(f"{name} must be between {low:g} and {high:g}")
+    return result
 
 
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
@@ -97,14 +122,10 @@ class SimSettings:
             raise UsageError("the SIM PIN must be 4 to 8 digits")
         if not (self.puk.isdigit() and len(self.puk) == 8):
             raise UsageError("the SIM PUK must be 8 digits")
-        if self.registration_delay < 0 or self.latency < 0:
-            raise UsageError("delays and latency cannot be negative")
-        for name in ("drop_after", "terminate_after", "silent_after", "renegotiate_after"):
+        for name, (switch, high) in _NUMBERS.items():
             value = getattr(self, name)
-            if value is not None and value < 0:
-                raise UsageError(f"{name.replace('_', '-')} cannot be negative")
-        if not 0.0 <= self.corrupt_rate <= 1.0:
-            raise UsageError("the corruption rate is a fraction between 0 and 1")
+            if value is not None:
+                number(value, switch, high=high)
         if self.baud is not None and self.baud not in BAUD_RATES:
             rates = ", ".join(str(rate) for rate in BAUD_RATES)
             raise UsageError(f"baud rate {self.baud} is not one of {rates} (or unlimited)")
@@ -112,3 +133,15 @@ class SimSettings:
             raise UsageError("the +CME ERROR code must be between 1 and 999")
         if not isinstance(self.password, Secret):
             raise UsageError("password must be a netstack.secret.Secret")
+
+
+_NUMBERS = {
+    "registration_delay": ("--registration-delay", math.inf),
+    "latency": ("--latency", math.inf),
+    "drop_after": ("--drop-after", math.inf),
+    "terminate_after": ("--terminate-after", math.inf),
+    "silent_after": ("--silent-after", math.inf),
+    "renegotiate_after": ("--renegotiate-after", math.inf),
+    "corrupt_rate": ("--corrupt", 1.0),
+}
+"""The number fields of ``SimSettings``: the switch that sets each one, its upper bound."""

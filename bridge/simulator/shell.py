@@ -4,6 +4,12 @@ One pump, as everywhere in the bridge: line bytes, network packets and control c
 go into the ``Modem``; its outputs are applied (bytes to the line, packets to the network
 after the added latency, notes to the transcript, frames to the pcap); then the one timer
 is re-armed at ``modem.next_deadline()``.
+
+Standard output carries what a script reads: ``device: PATH`` (and ``control: PATH``) on
+lines of their own once everything is ready, then the transcript unless it goes to a
+file. Notices (no network namespace, stale ones) go to standard error. A failure while
+serving (the line, a write to the transcript or the pcap, standard output closed) stops
+the simulator: ``run`` cleans up and raises ``Failed`` with the one line to show.
 """
 
 from __future__ import annotations
@@ -11,24 +17,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import os
 import random
-import signal
+import stat
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
 from netstack.events import DeliverPacket, WriteSerial
 
+from ..entry import Failed, Guard, LineWriter, os_error_text
 from .at_modem import Mode, Modem
 from .control import ControlServer
 from .data_session import CapturedFrame, Note
 from .hosts import LocalResponder
 from .line_io import Line, PacedLine, open_line
-from .operator import NetworkUnavailable, OperatorNetwork, remove_stale_namespaces
+from .operator import NetworkUnavailable, OperatorNetwork, stale_namespaces
 from .pcap import PcapWriter
 from .plan import DEFAULT_PLAN, NetworkPlan
-from .profiles import PROFILES
 from .settings import SimSettings
+from .transcript import Transcript
 
 _CONDITIONS: dict[str, Callable[[Modem], bool]] = {
     "online": lambda m: m.mode is Mode.ONLINE and m.session is not None,
@@ -46,22 +55,25 @@ class Simulator:
         settings: SimSettings,
         *,
         link: str | None = None,
-        transcript: TextIO | None = None,
-        pcap: str | None = None,
+        transcript: Transcript | None = None,
+        pcap: PcapWriter | None = None,
         control: str | None = None,
         namespace: bool = True,
         plan: NetworkPlan = DEFAULT_PLAN,
         out: TextIO,
+        err: TextIO,
     ) -> None:
+        """``transcript`` and ``pcap`` are opened and closed by the caller."""
         self.settings = settings
         self.plan = plan
         self.latency = settings.latency
         self._link_path = link
         self._transcript = transcript
-        self._pcap_path = pcap
+        self._pcap = pcap
         self._control_path = control
         self._namespace = namespace
-        self._out = out
+        self._out = LineWriter(out, "standard output")
+        self._err = LineWriter(err, "standard error")
         self._rng = random.Random(settings.seed)
         self._loop = asyncio.get_running_loop()
         self._started = self._loop.time()
@@ -71,47 +83,55 @@ class Simulator:
         self._paced: PacedLine | None = None
         self._network: OperatorNetwork | None = None
         self._responder: LocalResponder | None = None
-        self._pcap: PcapWriter | None = None
         self._control: ControlServer | None = None
         self._closing = False
         self._changed = asyncio.Event()
         self._stopped = asyncio.Event()
+        self._notices: list[str] | None = []
+        """Notices held until start-up succeeds; None after."""
+        self.failure: str | None = None
+        """Why the simulator stopped by itself, as the one line to show; None if it did not."""
         self.device = ""
 
     def now(self) -> float:
         return self._loop.time()
 
     # ------------------------------------------------------------- lifecycle
-    async def run(self) -> int:
-        """Serve until SIGINT/SIGTERM; 0 on a clean stop."""
-        try:
-            await self.start()
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self._loop.add_signal_handler(signum, self._stopped.set)
-            await self._stopped.wait()
-            return 0
-        finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self._loop.remove_signal_handler(signum)
-            await self.close()
+    async def run(self) -> None:
+        """Serve until a stop signal (raises ``StopSignal``) or a failure (raises
+        ``Failed``); cleaned up either way, and not interrupted while cleaning up."""
+        with Guard() as guard:
+            try:
+                await guard.watch(self._serve())
+            finally:
+                await self.close()
+
+    async def _serve(self) -> None:
+        await self.start()
+        self._watch_reader_of(sys.stdout)
+        await self._stopped.wait()
+        if self.failure is not None:
+            raise Failed(self.failure)
 
     async def start(self) -> None:
-        profile = PROFILES[self.settings.profile]
+        """Everything up, then the device line. UsageError for a path that cannot be used."""
         self._line = open_line(self._link_path)
         self.device = self._line.device
-        if self._pcap_path:
-            self._pcap = PcapWriter(self._pcap_path)
-        await self._start_network()
         if self._control_path:
             self._control = ControlServer(self, self._control_path)
             await self._control.start()
+        await self._start_network()
         self._paced = PacedLine(self._line.fd, self._from_line, self._line_error, self._rng)
         self._paced.baud = self.settings.baud
         self._paced.messy = self.settings.messy
-        print(f"pppbridge simulate: {profile.description} on {self.device}", file=self._out)
+        self._out.line(f"device: {self.device}")
         if self._control:
-            print(f"pppbridge simulate: control socket {self._control.path}", file=self._out)
-        self._out.flush()
+            self._out.line(f"control: {self._control.path}")
+        held, self._notices = self._notices or [], None
+        for notice in held:  # only now: a refused switch is the only line shown
+            self._notice(notice)
+        if self._transcript is not None:
+            self._transcript.begin()
         self.apply(self.modem.start(self.now()))
 
     async def close(self) -> None:
@@ -124,30 +144,65 @@ class Simulator:
             await self._control.close()
         if self._network is not None:
             await self._network.close()
-        if self._pcap is not None:
-            self._pcap.close()
         if self._line is not None:
             self._line.close()
+
+    def _fail(self, message: str) -> None:
+        """Stop serving; the first failure is the one reported."""
+        if self.failure is None:
+            self.failure = message
+        self._stopped.set()
+
+    def _watch_reader_of(self, stream: TextIO) -> None:
+        """When ``stream`` is a pipe, fail as soon as its reader goes away
+        (``pppbridge simulate | head -1``), not at the next write, which may never come:
+        the write end of a pipe polls as an error then."""
+        try:
+            fd = stream.fileno()
+            is_pipe = stat.S_ISFIFO(os.fstat(fd).st_mode)
+        except (OSError, ValueError):
+            return
+        if is_pipe:
+            self._loop.add_reader(fd, self._reader_gone, fd)
+
+    def _reader_gone(self, fd: int) -> None:
+        self._loop.remove_reader(fd)
+        self._fail("standard output was closed")
 
     def stop(self) -> None:
         self._stopped.set()
 
     async def _start_network(self) -> None:
-        reason = "disabled with --no-namespace"
+        """The namespace, else the in-process responder: with a notice, unless the user
+        asked for it with --no-namespace."""
         if self._namespace:
-            remove_stale_namespaces()
+            self._report_stale_namespaces()
             try:
                 self._network = await OperatorNetwork.create(self.plan, self._from_network)
                 self.note("net", f"operator network in namespace {self._network.name}")
                 return
             except NetworkUnavailable as exc:
-                reason = str(exc)
+                self._notice(
+                    f"no network namespace ({exc}); "
+                    "answering ICMP echo, UDP echo and DNS itself (no TCP)"
+                )
         self._responder = LocalResponder(self.plan)
-        print(
-            f"pppbridge simulate: no network namespace ({reason}); "
-            "answering ICMP echo, UDP echo and DNS itself (no TCP)",
-            file=self._out,
-        )
+        self.note("net", "operator network in-process: ICMP echo, UDP echo and DNS (no TCP)")
+
+    def _report_stale_namespaces(self) -> None:
+        stale = stale_namespaces()
+        if stale:
+            self._notice(
+                f"network namespaces left by simulators that were killed: {', '.join(stale)}"
+                " (remove them with: ip netns delete NAME)"
+            )
+
+    def _notice(self, text: str) -> None:
+        if self._notices is not None:
+            self._notices.append(text)  # still starting
+            return
+        with contextlib.suppress(Failed):  # a notice is not worth failing for
+            self._err.line(f"pppbridge simulate: {text}")
 
     # ------------------------------------------------------------------ pump
     def apply(self, outputs: list[object]) -> None:
@@ -159,10 +214,18 @@ class Simulator:
                 self._later(self._to_network, output.data)
             elif isinstance(output, Note):
                 self.note(output.topic, output.text)
-            elif isinstance(output, CapturedFrame) and self._pcap is not None:
-                self._pcap.write(output.frame, sent=output.sent, timestamp=time.time())
+            elif isinstance(output, CapturedFrame):
+                self._capture(output)
         self._rearm()
         self._changed.set()
+
+    def _capture(self, frame: CapturedFrame) -> None:
+        if self._pcap is None or self.failure is not None:
+            return
+        try:
+            self._pcap.write(frame.frame, sent=frame.sent, timestamp=time.time())
+        except OSError as exc:
+            self._fail(f"--pcap {self._pcap.path}: {os_error_text(exc)}")
 
     def _rearm(self) -> None:
         if self._timer is not None:
@@ -183,7 +246,7 @@ class Simulator:
 
     def _line_error(self, reason: str) -> None:
         self.note("at", f"serial line: {reason}; stopping")
-        self._stopped.set()
+        self._fail(f"the modem line {self.device}: {reason}")
 
     def _later(self, action: Callable[[bytes], None], packet: bytes) -> None:
         if self.latency:
@@ -275,20 +338,19 @@ class Simulator:
         }
 
     def note(self, topic: str, text: str) -> None:
-        if self._transcript is None:
+        if self._transcript is None or self.failure is not None:
             return
         elapsed = self._loop.time() - self._started
-        print(f"[{elapsed:9.3f}] {topic:<5} {text}", file=self._transcript, flush=True)
+        try:
+            self._transcript.line(f"[{elapsed:9.3f}] {topic:<5} {text}")
+        except Failed as exc:
+            self._fail(str(exc))
 
 
-def run_simulator(settings: SimSettings, out: TextIO, **options: Any) -> int:
-    """Entry point for the CLI: run until interrupted."""
+def run_simulator(settings: SimSettings, **options: Any) -> None:
+    """Entry point for the CLI: serve until a stop signal (see ``Simulator.run``)."""
 
-    async def main() -> int:
-        simulator = Simulator(settings, out=out, **options)
-        return await simulator.run()
+    async def main() -> None:
+        await Simulator(settings, out=sys.stdout, err=sys.stderr, **options).run()
 
-    try:
-        return asyncio.run(main())
-    except KeyboardInterrupt:
-        return 130
+    asyncio.run(main())

@@ -1,0 +1,371 @@
+"""``pppbridge simulate`` and ``selftest`` tried as a new user would, as real processes.
+
+Every mistake ends in exactly one line on standard error with the path it concerns and
+a documented exit status, never a traceback; nothing the process did not create is ever
+deleted or overwritten (a regular file, another simulator's socket, a file put where the
+``--link`` symlink was); stop signals (SIGINT, SIGTERM, SIGHUP) clean up like a normal
+stop, at any moment. Waits are on conditions with bounded timeouts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import serial
+from pyroute2 import netns
+
+from bridge.cli import build_parser
+from serial_pty import at_command, open_port, read_until
+from sim_process import START_TIMEOUT, STOP_TIMEOUT, SimProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMAND_TIMEOUT = 30.0
+DEVICE_LINE = re.compile(r"device: (/\S+)")
+
+
+def pppbridge(*args: str, stdin: int | None = subprocess.DEVNULL) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bridge", *args],
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    """Wait (bounded) for the process to end by itself; kill it if it does not."""
+    try:
+        out, err = process.communicate(timeout=COMMAND_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate(timeout=STOP_TIMEOUT)
+        raise AssertionError(f"still running after {COMMAND_TIMEOUT} s; stderr: {err}") from None
+    return process.returncode, out, err
+
+
+def simulate(*args: str) -> tuple[int, str, str]:
+    return finish(pppbridge("simulate", "--no-namespace", *args))
+
+
+def one_line(stderr: str) -> str:
+    """The single line a user sees for an ending: non-empty, no traceback."""
+    assert "Traceback" not in stderr, stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and lines[0].strip(), stderr
+    return lines[0]
+
+
+def wait_stop_handlers(pid: int) -> None:
+    """Until the kernel shows SIGHUP and SIGTERM caught by ``pid``: the entry point has
+    installed its stop handlers (the interpreter itself only catches SIGINT)."""
+    wanted = (1 << (signal.SIGHUP - 1)) | (1 << (signal.SIGTERM - 1))
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{pid}/status").read_text()
+        match = re.search(r"^SigCgt:\s*([0-9a-f]+)$", status, re.MULTILINE)
+        if match and int(match.group(1), 16) & wanted == wanted:
+            return
+        time.sleep(0.005)  # polling the condition above, bounded by the deadline
+    raise AssertionError(f"no stop handlers within {START_TIMEOUT} s")
+
+
+def our_namespaces(pid: int) -> list[str]:
+    return [name for name in netns.listnetns() if name.startswith(f"pppsim-{pid}-")]
+
+
+@pytest.fixture
+def regular(tmp_path: Path) -> Path:
+    path = tmp_path / "precious.txt"
+    path.write_text("not the simulator's\n")
+    return path
+
+
+# ------------------------------------------------------- nothing of others is deleted
+
+
+def test_control_refusing_a_regular_file_keeps_it(regular: Path) -> None:
+    status, _, err = simulate("--control", str(regular))
+    assert status == 2
+    assert one_line(err) == (
+        f"pppbridge simulate: error: --control {regular}: exists and is not a socket; "
+        "choose another path"
+    )
+    assert regular.read_text() == "not the simulator's\n"
+
+
+def test_control_refusing_another_simulators_socket_keeps_it(tmp_path: Path) -> None:
+    with SimProcess(tmp_path, "--no-namespace") as first:
+        status, _, err = simulate("--control", first.control_path)
+        assert status == 2
+        assert "something is listening there (another simulator?)" in one_line(err)
+        assert first.control("status")["ok"]  # the first one's socket is still there
+    assert not os.path.exists(first.control_path)  # and its owner removed it on stop
+
+
+def test_control_refusing_a_socket_nobody_listens_on_keeps_it(tmp_path: Path) -> None:
+    path = tmp_path / "bound.sock"
+    with socket.socket(socket.AF_UNIX) as bound:  # bound, not (yet) listening
+        bound.bind(str(path))
+        status, _, err = simulate("--control", str(path))
+        assert status == 2
+        assert "a socket nobody listens on" in one_line(err)
+        assert path.is_socket()
+
+
+def test_pcap_never_overwrites_an_existing_file(regular: Path) -> None:
+    status, _, err = simulate("--pcap", str(regular))
+    assert status == 2
+    assert one_line(err).startswith(f"pppbridge simulate: error: --pcap {regular}: exists")
+    assert regular.read_text() == "not the simulator's\n"
+
+
+def test_link_symlink_replaced_by_a_file_is_not_deleted(tmp_path: Path, regular: Path) -> None:
+    link = tmp_path / "modem"
+    with SimProcess(tmp_path, "--no-namespace", "--link", str(link)) as sim:
+        assert link.is_symlink() and sim.device == str(link)
+        link.unlink()
+        regular.rename(link)  # someone else's file now where the symlink was
+    assert link.read_text() == "not the simulator's\n"
+
+
+def test_link_symlink_is_removed_on_stop(tmp_path: Path) -> None:
+    link = tmp_path / "modem"
+    with SimProcess(tmp_path, "--no-namespace", "--link", str(link)):
+        assert link.is_symlink()
+    assert not link.exists() and not link.is_symlink()
+
+
+# ---------------------------------------------------------- one line, never a traceback
+
+
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (
+            ["--transcript", "/dev/full"],
+            "--transcript /dev/full: No space left on device",
+        ),
+        (["--transcript", "/"], "--transcript /: Is a directory"),
+        (
+            ["--control", "/nonexistent/x.sock"],
+            "--control /nonexistent/x.sock: No such file or directory",
+        ),
+        (["--pcap", "/dev/full"], "--pcap /dev/full: exists"),
+        (["--pcap", "/nonexistent/x.pcap"], "--pcap /nonexistent/x.pcap: No such file"),
+        (["--link", "/dev/null"], "--link /dev/null: not a terminal"),
+        (["--latency", "nan"], "--latency must be a number, not 'nan'"),
+        (["--registration-delay", "inf"], "--registration-delay must be a number, not 'inf'"),
+        (["--drop-after", "nan"], "--drop-after must be a number, not 'nan'"),
+        (["--corrupt=-inf"], "--corrupt must be a number, not '-inf'"),
+        (["--corrupt", "1.5"], "--corrupt must be between 0 and 1"),
+        (["--latency", "-1"], "--latency cannot be negative"),
+    ],
+)
+def test_a_mistake_is_one_line_naming_the_path_and_status_2(args: list[str], line: str) -> None:
+    status, out, err = simulate(*args)
+    assert status == 2, err
+    assert one_line(err).startswith(f"pppbridge simulate: error: {line}")
+    assert out == ""
+
+
+def test_a_closed_standard_output_is_one_line_and_status_1() -> None:
+    """``pppbridge simulate | head -1``: the reader goes away after the device line."""
+    process = pppbridge("simulate", "--no-namespace")
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    assert DEVICE_LINE.fullmatch(first.strip()), first
+    process.stdout.close()
+    try:
+        status = process.wait(COMMAND_TIMEOUT)
+    finally:
+        process.kill()
+    assert process.stderr is not None
+    err = process.stderr.read()
+    assert status == 1
+    assert one_line(err) == "pppbridge simulate: error: standard output was closed"
+
+
+def test_device_is_a_line_of_its_own(tmp_path: Path) -> None:
+    process = pppbridge("simulate", "--no-namespace", "--control", str(tmp_path / "c.sock"))
+    assert process.stdout is not None
+    lines = [process.stdout.readline().strip() for _ in range(3)]
+    process.send_signal(signal.SIGTERM)
+    status, _, err = finish(process)
+    assert DEVICE_LINE.fullmatch(lines[0]), lines
+    assert lines[1] == f"control: {tmp_path / 'c.sock'}"
+    assert lines[2].startswith("--- pppbridge simulate ")  # the transcript's header
+    assert (status, one_line(err)) == (0, "pppbridge simulate: stopped by SIGTERM")
+
+
+def test_the_no_root_notice_goes_to_stderr() -> None:
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "--user", "true"]).returncode:
+        pytest.skip("unprivileged user namespaces are not available here")
+    process = subprocess.Popen(
+        ["unshare", "--user", sys.executable, "-m", "bridge", "simulate"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    process.send_signal(signal.SIGTERM)
+    status, rest, err = finish(process)
+    assert DEVICE_LINE.fullmatch(first.strip()), first
+    assert "namespace" not in first + rest.split("\n")[0]  # the header line
+    assert "notice" not in rest and "needs root" not in rest
+    assert err.splitlines()[0].startswith(
+        "pppbridge simulate: no network namespace (the simulated operator network needs root"
+    )
+    assert status == 0
+
+
+# ------------------------------------------------------------------------ stop signals
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_while_starting_is_one_line_and_status_0(
+    signum: signal.Signals, tmp_path: Path
+) -> None:
+    """Start-up blocks opening a FIFO nobody reads as the transcript: the signal arrives
+    during start-up for sure."""
+    fifo = tmp_path / "transcript.fifo"
+    os.mkfifo(fifo)
+    process = pppbridge("simulate", "--no-namespace", "--transcript", str(fifo))
+    wait_stop_handlers(process.pid)
+    process.send_signal(signum)
+    status, out, err = finish(process)
+    assert (status, out) == (0, "")
+    assert one_line(err) == f"pppbridge simulate: stopped by {signum.name}"
+    assert fifo.exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_while_serving_cleans_up_and_is_status_0(
+    signum: signal.Signals, tmp_path: Path
+) -> None:
+    """SIGHUP (the terminal closed) is a stop like SIGTERM: no namespace, socket or
+    symlink is left behind."""
+    link = tmp_path / "modem"
+    sim = SimProcess(tmp_path, "--link", str(link))
+    sim.start()
+    assert sim.process is not None
+    pid = sim.process.pid
+    sim.process.send_signal(signum)
+    sim.process.wait(STOP_TIMEOUT)  # by itself: stop() would add a SIGTERM
+    status, _, err = sim.stop()
+    assert status == 0
+    assert err.splitlines()[-1] == f"pppbridge simulate: stopped by {signum.name}"
+    assert "Traceback" not in err
+    assert not os.path.exists(sim.control_path) and not link.is_symlink()
+    assert not our_namespaces(pid)
+
+
+def test_a_stop_signal_during_selftest_is_one_line_and_128_plus_n() -> None:
+    process = pppbridge("selftest")
+    wait_stop_handlers(process.pid)
+    process.send_signal(signal.SIGINT)
+    status, _, err = finish(process)
+    assert status == 128 + signal.SIGINT
+    assert one_line(err) == "pppbridge selftest: stopped by SIGINT"
+    assert not our_namespaces(process.pid)
+
+
+# --------------------------------------------------------------------------------- help
+
+
+def simulate_parser() -> argparse.ArgumentParser:
+    [commands] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return commands.choices["simulate"]
+
+
+def test_every_simulate_option_has_help_text() -> None:
+    for action in simulate_parser()._actions:
+        assert action.help and action.help != argparse.SUPPRESS, action.option_strings
+        assert len(action.help) > 15, (action.option_strings, action.help)
+
+
+def test_simulate_help_lists_the_control_commands_and_exit_statuses() -> None:
+    status, out, _ = finish(pppbridge("simulate", "--help"))
+    assert status == 0
+    assert re.search(r"--registration-delay SECONDS\s+seconds", out), out
+    assert re.search(r"--auth \{none,pap,chap\}\s+the PPP authentication", out), out
+    for command in ("status", "drop", "silent on|off", "wait CONDITION", "ping ADDRESS"):
+        assert f"\n  {command}" in out, command
+    for exit_status in ("0", "1", "2", "128+N"):
+        assert re.search(rf"\n  {re.escape(exit_status)} +\S", out), exit_status
+
+
+def test_an_unknown_switch_of_simulate_shows_simulates_usage() -> None:
+    status, _, err = finish(pppbridge("simulate", "--bogus"))
+    assert status == 2
+    assert err.startswith("usage: pppbridge simulate ")
+    assert err.splitlines()[-1] == "pppbridge simulate: error: unrecognized arguments: --bogus"
+
+
+# ------------------------------------------------------------------- the transcript
+
+
+def test_each_run_starts_the_transcript_with_a_header_line(tmp_path: Path) -> None:
+    pids = []
+    for profile in ("generic", "telit"):
+        with SimProcess(tmp_path, "--no-namespace", "--profile", profile) as sim:
+            assert sim.process is not None
+            pids.append(sim.process.pid)
+    headers = [line for line in sim.transcript().splitlines() if line.startswith("---")]
+    assert len(headers) == 2
+    for header, profile, pid in zip(headers, ("generic", "telit"), pids, strict=True):
+        assert re.fullmatch(
+            rf"--- pppbridge simulate \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d{{4}},"
+            rf" profile {profile} \(.+\), pid {pid} ---",
+            header,
+        ), header
+
+
+def test_control_queries_are_not_logged_as_faults(tmp_path: Path) -> None:
+    with SimProcess(tmp_path, "--no-namespace") as sim:
+        assert sim.control("status")["ok"]
+        assert sim.control("wait registered 5")["ok"]
+        assert sim.control("registration roaming")["ok"]
+        assert sim.control("wait registered 5")["ok"]
+    faults = [line for line in sim.transcript().splitlines() if " fault " in line]
+    assert len(faults) == 2, faults
+    assert faults[0].endswith("fault control: registration roaming")
+
+
+def test_control_numbers_refuse_nan_and_inf_like_the_switches(tmp_path: Path) -> None:
+    with SimProcess(tmp_path, "--no-namespace") as sim:
+        for command in ("registration home inf", "latency nan", "wait registered nan"):
+            reply = sim.control(command)
+            assert reply["ok"] is False and "must be a number" in reply["error"], reply
+
+
+# --------------------------------------------------------------------- line endings
+
+
+@pytest.fixture
+def port(tmp_path: Path) -> Iterator[serial.Serial]:
+    with SimProcess(tmp_path, "--no-namespace") as sim:
+        with open_port(sim.device) as opened:
+            at_command(opened, "ATE0")
+            yield opened
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\n\r"])
+def test_a_line_feed_never_breaks_the_next_command(port: serial.Serial, ending: bytes) -> None:
+    port.write(b"AT" + ending)
+    read_until(port, b"OK\r\n", 10)
+    assert at_command(port, "AT") == ["OK"]
