@@ -282,7 +282,10 @@ class _Lock:
 
     def acquire(self, what: str) -> None:
         for _ in range(_LOCK_ATTEMPTS):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as exc:
+                raise HostSetupError(f"cannot open {self.path}: {exc.strerror}") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -351,7 +354,10 @@ class _StateFile:
             "ifname": self.ifname,
             "changes": [_encode(change) for change in self.changes],
         }
-        _write_by_rename(self.path, json.dumps(document, indent=1).encode() + b"\n")
+        try:
+            _write_by_rename(self.path, json.dumps(document, indent=1).encode() + b"\n")
+        except OSError as exc:
+            raise HostSetupError(f"cannot write state file {self.path}: {exc.strerror}") from None
 
     def delete(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -459,9 +465,9 @@ def _undo_on_link(
 def _undo_file(change: FileChange) -> str:
     path = Path(change.path)
     current = _read_or_none(path)
-    if current == change.original:
+    if current == change.original and not path.is_symlink():
         return f"{path}: as it was"
-    if current != change.written:
+    if current != change.written or path.is_symlink():
         return f"{path}: changed by someone else since; left as it is"
     if change.original is None:
         with contextlib.suppress(FileNotFoundError):
@@ -731,11 +737,12 @@ class HostConfig:
         extra IPv4 routes, and the DNS servers. A repeat changes nothing; a new address
         replaces the old one."""
         with self._mutex, self._transaction():
+            link = self._link()
             if self._applied.ipv4 not in (None, (local, peer)):
                 self._withdraw(lambda change: _version(change) == 4)
             self._applied.ipv4 = (local, peer)
             peer_text = str(peer) if peer else None
-            self._add_address(AddressChange(*self._link(), str(local), peer_text, 32))
+            self._add_address(AddressChange(*link, str(local), peer_text, 32))
             self._add_routes(4)
             self._applied.dns4 = tuple(dns)
             self._update_dns()
@@ -746,6 +753,7 @@ class HostConfig:
         """fe80::<our identifier>, with the peer's fe80::<identifier> as peer (RFC 5072 5),
         and the extra IPv6 routes. A new identifier replaces every IPv6 address."""
         with self._mutex, self._transaction():
+            link = self._link()
             if self._mtu < IPV6_MIN_MTU:
                 raise HostSetupError(
                     f"IPv6 needs an MTU of at least {IPV6_MIN_MTU} (RFC 8200 5); "
@@ -759,7 +767,7 @@ class HostConfig:
             local = link_local_address(interface_id)
             peer = link_local_address(peer_interface_id) if peer_interface_id else None
             change = AddressChange(
-                *self._link(), str(local), str(peer) if peer else None, 128 if peer else 64
+                *link, str(local), str(peer) if peer else None, 128 if peer else 64
             )
             self._add_address(change)
             self._add_routes(6)
@@ -769,14 +777,19 @@ class HostConfig:
         """Form or refresh the addresses the RA's prefixes give with our identifier (RFC
         4862 5.5.3), set the default route via the router (RFC 4861 6.3.4) and take its
         DNS servers (RFC 8106). Returns our global addresses. The same RA again only
-        refreshes lifetimes."""
+        refreshes lifetimes. An RA that comes before ``apply_ipv6_link_local`` (the network
+        may send one as soon as IPV6CP opens) is ignored: the one answering our Router
+        Solicitation follows."""
         with self._mutex, self._transaction():
             if self._applied.link_local is None:
-                raise RuntimeError("apply_ipv6_link_local comes before any Router Advertisement")
+                log.info("Router Advertisement before the link-local address: ignored")
+                return ()
             for slaac in slaac_addresses(ra, self._applied.link_local[0]):
                 change = AddressChange(*self._link(), str(slaac.address), None, 64)
                 if slaac.valid_lifetime == 0:
-                    self._remove(change)  # the prefix was withdrawn
+                    # RFC 4862 5.5.3 e) keeps an address two more hours against forged RAs
+                    # on shared links; on PPP only the operator's gateway can send one.
+                    self._remove(change)
                     continue
                 cacheinfo = {
                     "ifa_valid": slaac.valid_lifetime,
@@ -979,9 +992,10 @@ class HostConfig:
         if ours is not None and ours.written == content:
             return
         current = _read_or_none(path)
-        if ours is not None and current != ours.written:
+        if path.is_symlink() or (ours is not None and current != ours.written):
             log.warning("%s was changed by someone else: pppbridge leaves it alone now", path)
-            state.forget(ours)
+            if ours is not None:
+                state.forget(ours)
             self._dns = DnsMode(DnsTarget.NONE)
             return
         change = FileChange(str(path), ours.original if ours else current, content)
@@ -992,6 +1006,10 @@ class HostConfig:
         try:
             replace_file(path, content)
         except OSError as exc:
+            if ours is None:
+                state.forget(change)
+            else:
+                state.replace(change, ours)
             raise HostSetupError(f"cannot write {path}: {exc.strerror}") from None
 
 

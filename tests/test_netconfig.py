@@ -30,6 +30,7 @@ from pyroute2 import IPRoute
 from scapy.layers.inet6 import ICMPv6ND_RA, ICMPv6NDOptPrefixInfo, ICMPv6NDOptRDNSS, IPv6
 
 from bridge.errors import HostSetupError
+from bridge.hooks import HookContext
 from bridge.netconfig import (
     DnsMode,
     DnsTarget,
@@ -405,6 +406,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from pyroute2 import IPRoute, netns
 from bridge.errors import HostSetupError
+from bridge.hooks import HookContext
 from bridge.netconfig import HostConfig, HostSettings
 namespace, directory, uid, device = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 netns.setns(namespace, flags=0)
@@ -802,6 +804,10 @@ def test_calls_out_of_order(settings: HostSettings) -> None:
     try:
         with pytest.raises(RuntimeError, match="open_tun comes before"):
             host.apply_ipv4(LOCAL, PEER)
+        with pytest.raises(RuntimeError, match="open_tun comes before"):
+            host.apply_ipv6_link_local(IID, PEER_IID)
+        assert host.apply_router_advertisement(ra()) == ()  # early: the next one counts
+        assert host.hook_context() == HookContext(IFNAME)
     finally:
         host.teardown()
     assert os.listdir(settings.state_dir) == []
