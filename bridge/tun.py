@@ -141,7 +141,8 @@ class TunDevice:
         netlink(apply, doing=f"configure {self.name}")
 
     def read_batch(self, max_packets: int) -> list[bytes]:
-        """Up to ``max_packets`` packets that are waiting, without blocking; [] if none."""
+        """Up to ``max_packets`` packets that are waiting, without blocking; [] if none.
+        OSError (EBADFD) when the interface was deleted under us."""
         packets: list[bytes] = []
         for _ in range(max_packets):
             try:

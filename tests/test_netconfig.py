@@ -487,8 +487,8 @@ def test_someone_elses_route_is_left_alone(
     namespace: Namespace, settings: HostSettings, caplog: pytest.LogCaptureFixture
 ) -> None:
     def scenario() -> set[tuple[str, str | None, int]]:
+        tun_setup("pbother0", 0)  # another link, with its own default route
         with IPRoute() as ipr:
-            ipr.link("add", ifname="pbother0", kind="bridge")
             other = ipr.link_lookup(ifname="pbother0")[0]
             ipr.link("set", index=other, state="up")
             ipr.route("add", dst="0.0.0.0/0", oif=other, priority=700, scope=253)
