@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 from netstack.events import DeliverPacket, LinkDown, Output, WriteSerial
 from netstack.link import Link
+from netstack.ra import is_router_advertisement
 
 from .tun import TunDevice
 
@@ -36,19 +37,6 @@ BACKLOG_HIGH = 256 * 1024
 """Bytes waiting for the serial line above which the TUN is no longer read."""
 BACKLOG_LOW = 64 * 1024
 """...and below which reading resumes."""
-_ICMPV6 = 58
-_ROUTER_ADVERTISEMENT = 134
-
-
-def is_router_advertisement(packet: bytes) -> bool:
-    """A cheap test on the fast path: IPv6, next header ICMPv6, type 134 (RFC 4861 4.2).
-    RAs carry no extension headers in practice; one that does reaches the kernel."""
-    return (
-        len(packet) > 40
-        and packet[0] >> 4 == 6
-        and packet[6] == _ICMPV6
-        and packet[40] == (_ROUTER_ADVERTISEMENT)
-    )
 
 
 class DataPlane:

@@ -10,6 +10,8 @@ import ipaddress
 from dataclasses import dataclass
 from enum import Enum
 
+from .ra import link_local_address
+
 
 @dataclass(frozen=True, slots=True)
 class WriteSerial:
@@ -57,9 +59,7 @@ class LinkInfo:
 
 
 def _link_local(iid: bytes | None) -> ipaddress.IPv6Address | None:
-    if iid is None:
-        return None
-    return ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + iid)
+    return None if iid is None else link_local_address(iid)
 
 
 @dataclass(frozen=True, slots=True)

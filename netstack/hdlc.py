@@ -2,9 +2,10 @@
 
 What lives here: the octet-stuffing transparency of RFC 1662 section 4.2 with the
 Async-Control-Character-Map (ACCM, section 7.1), the frame format of section 3.1 with its
-FCS-16 (section C.2, computed in ``netstack.fcs``) and the compressed forms of the Address/Control and Protocol fields
-(RFC 1661 sections 6.5 and 6.6). Of LCP it knows only the sending rules: LCP packets
-are never compressed, and codes 1..7 are sent as if nothing had been negotiated.
+FCS-16 (section C.2, computed in ``netstack.fcs``) and the compressed forms of the
+Address/Control and Protocol fields (RFC 1661 sections 6.5 and 6.6). Of LCP it knows
+only the sending rules: LCP packets are never compressed, and codes 1..7 are sent as if
+nothing had been negotiated.
 
 Call-order contract:
 

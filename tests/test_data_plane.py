@@ -15,9 +15,7 @@ import tty
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
-
-from bridge.data_plane import BACKLOG_HIGH, DataPlane, is_router_advertisement
+from bridge.data_plane import BACKLOG_HIGH, DataPlane
 from bridge.pump import LinkPump
 from bridge.simulator.hosts import LocalResponder
 from bridge.simulator.plan import DEFAULT_PLAN
@@ -25,7 +23,7 @@ from bridge.tun import TunDevice, netlink
 from netstack.config import LinkConfig, Role
 from netstack.events import DeliverPacket, LinkDown, LinkUp, Output
 from netstack.link import Link
-from netstack.ra import build_router_solicitation, link_local_address
+from netstack.ra import build_router_solicitation, is_router_advertisement, link_local_address
 from tests.test_tun import Namespace, namespace, needs_root
 
 __all__ = ["namespace"]  # the fixture, used by name
@@ -180,8 +178,3 @@ def test_carrier_loss_ends_the_plane(namespace: Namespace) -> None:
         assert down and "serial line" in down[0].detail
 
     run(namespace, scenario)
-
-
-@pytest.mark.parametrize("packet", [b"", b"\x45", bytes(40), bytes(41)])
-def test_router_advertisement_test_is_cheap_and_safe(packet: bytes) -> None:
-    assert not is_router_advertisement(packet)
