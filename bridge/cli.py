@@ -71,9 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         if name == "simulate":
-            from .simulator.arguments import CONTROL_EPILOG, add_arguments
+            from .simulator.arguments import CONTROL_EPILOG, DESCRIPTION, add_arguments
 
             add_arguments(sub)
+            sub.description = DESCRIPTION
             sub.epilog = f"{CONTROL_EPILOG}\n\n{EXIT_STATUS_HELP}"
     return parser
 

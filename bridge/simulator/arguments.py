@@ -16,6 +16,11 @@ from .profiles import PROFILES
 from .settings import BAUD_RATES, DialResult, NetworkAuth, Registration, SimSettings, number
 from .transcript import Transcript
 
+DESCRIPTION = """\
+Run the built-in modem simulator. It prints the terminal to open on a line of its own
+(device: /dev/pts/N), then the transcript of what goes over it. The modem wants CR at the
+end of a command line; try it with: socat -,rawer,escape=0x1d /dev/pts/N (Ctrl-] quits).
+Ctrl-C, SIGTERM or SIGHUP stop it and remove what it made."""
 CONTROL_EPILOG = (
     "control commands (with --control PATH: one a line, one JSON reply a line; e.g.\n"
     "  echo status | socat - UNIX-CONNECT:PATH):\n" + COMMANDS_HELP
