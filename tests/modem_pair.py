@@ -9,7 +9,9 @@ Nothing sleeps: the loop jumps virtual time to the next deadline of either side.
 cross at once; with ``split`` each of the modem's writes is cut at up to three random
 places (seeded), as ``--messy`` modems on real UARTs do (``bridge.simulator.line_io``),
 and the pieces are read one by one. ``dead`` leaves the line unanswered; ``deaf_after``
-drops every command from the n-th on (a modem that stops answering).
+drops every command after the n-th (a modem that stops answering); ``booting_until``
+starts the modem only then (what is written before is lost); ``noise`` is read first
+(leftovers on the line); ``prime`` command lines go to the modem before, unseen.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class ModemPair:
         split: bool = False,
         dead: bool = False,
         deaf_after: int | None = None,
+        booting_until: float = 0.0,
+        noise: bytes = b"",
         prime: tuple[str, ...] = (),
     ) -> None:
         self.modem = Modem(sim or SimSettings(), rng=random.Random(seed), now=0.0)
@@ -49,6 +53,9 @@ class ModemPair:
         self.split = split
         self.dead = dead
         self.deaf_after = deaf_after
+        self.booting_until = booting_until
+        self.booted = False
+        self.noise = noise
         self.now = 0.0
         self.outputs: list[BringUpOutput] = []
         self.written: list[WriteModem] = []
@@ -59,11 +66,16 @@ class ModemPair:
             self.modem.receive(command.encode() + b"\r", 0.0)
 
     def run(self) -> Dialled | BringUpFailed:
-        # The modem booted as the port opened: its boot URCs are read after the first AT.
-        boot = self.modem.start(0.0)
+        # The modem boots as the port opens: its boot URCs are read after the first AT.
+        boot = self._boot() if not self.booting_until else []
         first = self.bring_up.start(0.0)
-        self._from_modem(boot)
+        # Read in this order, once the first AT has reached the modem: the leftovers, the
+        # boot URCs, the answer.
+        if self.noise:
+            self._to_dte.append(self.noise)
+        self._queue(boot)
         self._from_bring_up(first)
+        self._from_modem([])
         for _ in range(STEP_LIMIT):
             if self.result is not None:
                 break
@@ -84,15 +96,21 @@ class ModemPair:
         return [w.shown for w in self.written if w.shown.startswith(prefix)]
 
     # ---------------------------------------------------------------- pump
+    def _boot(self) -> list[object]:
+        self.booted = True
+        return self.modem.start(self.now)
+
     def _advance(self) -> None:
         deadlines = [self.bring_up.next_deadline()]
         if not self.dead:
-            deadlines.append(self.modem.next_deadline())
+            deadlines.append(self.modem.next_deadline() if self.booted else self.booting_until)
         pending = [d for d in deadlines if d is not None]
         assert pending, "both sides wait for nothing"
         self.now = max(self.now, min(pending))
         assert self.now <= TIME_LIMIT, "virtual time ran away"
-        if not self.dead:
+        if not self.dead and not self.booted and self.now >= self.booting_until:
+            self._from_modem(self._boot())
+        elif not self.dead and self.booted:
             self._from_modem(self.modem.handle_timer(self.now))
         if self.result is None:
             self._from_bring_up(self.bring_up.handle_timer(self.now))
@@ -115,13 +133,16 @@ class ModemPair:
             if isinstance(output, WriteModem):
                 self.written.append(output)
                 deaf = self.deaf_after is not None and len(self.written) > self.deaf_after
-                if not (self.dead or deaf):
+                if not (self.dead or deaf or not self.booted):
                     self._from_modem(self.modem.receive(output.data, self.now))
 
-    def _from_modem(self, outputs: list[object]) -> None:
+    def _queue(self, outputs: list[object]) -> None:
         for output in outputs:
             if isinstance(output, WriteSerial):
                 self._to_dte.extend(self._cut(output.data))
+
+    def _from_modem(self, outputs: list[object]) -> None:
+        self._queue(outputs)
         while self._to_dte:
             chunk = self._to_dte.popleft()
             if self.result is not None:

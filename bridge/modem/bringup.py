@@ -20,8 +20,10 @@ Call-order contract (the shell's pump: input -> outputs -> re-arm one timer):
   ``AT+CFUN=1,1``), wait for one of ``profile.boot_urcs`` or a while, and start a new
   ``BringUp``.
 
-Input before the modem answers the first ``AT`` is ignored. A URC while the script is
-pausing (between sync tries, SIM-busy reads or registration polls) ends the pause at once.
+Input before the modem answers the first ``AT`` with ``OK`` is ignored, and so is what
+comes in the short pause after it (the answers to earlier tries, which AT cannot tell
+from the last one's). A URC while the script waits for news (between sync tries, SIM-busy
+reads or registration polls) ends the wait at once.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class BringUp:
         self._index = 0
         self._pending: Chat | None = None
         self._resume_at: float | None = None
+        self._wake_on_urc = False
         self._step: Step | None = None
         self._started: float | None = None
         self._last_report = 0.0
@@ -189,7 +192,8 @@ class BringUp:
         if isinstance(event, Urc):
             out.append(Transcript(f"< {event.line}"))
             self._facts.note_registration(event.line)
-            self._resume_at = None
+            if self._wake_on_urc:
+                self._resume_at = None
         elif isinstance(event, CommandDone):
             chat, self._pending = self._pending, None
             if chat is None or chat.line is None:
@@ -232,18 +236,20 @@ class BringUp:
     ) -> None:
         if isinstance(verdict, Next):
             self._index += 1
+            self._pause(verdict.after, False, now)
         elif isinstance(verdict, Again):
-            self._pause(verdict.after, now)
+            self._pause(verdict.after, verdict.wake_on_urc, now)
         elif isinstance(verdict, Goto):
             self._index = self._labels[verdict.label]
-            self._pause(verdict.after, now)
+            self._pause(verdict.after, verdict.wake_on_urc, now)
         else:
             said = "" if done is None or chat.line is None else f" (modem: {_said(chat, done)})"
             self._fail(chat.step, verdict.kind, verdict.message + said, now, out)
 
-    def _pause(self, after: float, now: float) -> None:
+    def _pause(self, after: float, wake_on_urc: bool, now: float) -> None:
         if after > 0:
             self._resume_at = now + after
+            self._wake_on_urc = wake_on_urc
 
     def _fail(
         self, step: Step, kind: FailureKind, message: str, now: float, out: list[BringUpOutput]

@@ -47,7 +47,9 @@ def at_line(template: str, **values: str | int | Secret) -> AtLine:
 
 @dataclass(frozen=True, slots=True)
 class Next:
-    """Go on with the next chat."""
+    """Go on with the next chat, after ``after`` seconds that no URC cuts short."""
+
+    after: float = 0.0
 
 
 NEXT = Next()
@@ -55,17 +57,20 @@ NEXT = Next()
 
 @dataclass(frozen=True, slots=True)
 class Again:
-    """Run the same chat again after ``after`` seconds."""
+    """Run the same chat again after ``after`` seconds, or at the first URC if
+    ``wake_on_urc`` (news the chat waits for: a boot URC, a registration)."""
 
     after: float
+    wake_on_urc: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class Goto:
-    """Go on at the chat labelled ``label`` after ``after`` seconds."""
+    """Go on at the chat labelled ``label`` after ``after`` seconds (see ``Again``)."""
 
     label: str
     after: float = 0.0
+    wake_on_urc: bool = True
 
 
 @dataclass(frozen=True, slots=True)

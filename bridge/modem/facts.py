@@ -39,7 +39,10 @@ class Facts:
     step_started: dict[Step, float] = field(default_factory=dict)
 
     def note_registration(self, line: str) -> bool:
-        """Keep ``line`` if it is a registration status of the profile's commands."""
+        """Keep ``line`` if it is a registration status of the profile's commands, read
+        once the registration step has begun (what came before is stale)."""
+        if Step.REGISTER not in self.step_started:
+            return False
         status = parse_registration(line, self.profile.registration)
         if status is None:
             return False

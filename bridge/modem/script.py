@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from netstack.at import CommandDone, ErrorKind, Outcome
 
-from .chat import NEXT, Again, AtLine, Chat, Fail, Goto, Reader, Verdict, at_line
+from .chat import NEXT, Again, AtLine, Chat, Fail, Goto, Next, Reader, Verdict, at_line
 from .events import FailureKind, Step
 from .facts import Facts
 from .parsers import (
@@ -53,13 +53,24 @@ def _ignore(facts: Facts, done: CommandDone | None, now: float) -> Verdict:
 
 
 # ---------------------------------------------------------------- synchronise
+SYNC_SETTLE = 0.3
+"""Seconds of quiet after the first OK: AT has no tags, so the answers to earlier tries
+(or an OK left on the line) cannot be told from the last one's; they arrive now, with
+no command pending, and are dropped as unsolicited."""
+
+
 def _sync(facts: Facts, done: CommandDone | None, now: float) -> Verdict:
-    if _result(done).outcome is not Outcome.TIMEOUT:
-        return NEXT  # OK or even ERROR: something answers AT
+    result = _result(done)
+    if result.outcome is Outcome.OK:
+        return Next(SYNC_SETTLE)
     facts.sync_tries += 1
     settings = facts.settings
     if facts.sync_tries < settings.sync_attempts:
-        return Again(settings.sync_interval)
+        if result.outcome is Outcome.TIMEOUT:
+            return Again(settings.sync_interval)
+        # A bare AT answers OK (V.250 5.2.1): ERROR or NO CARRIER is a leftover on the
+        # line; the real answer follows, and must not meet the next try.
+        return Again(SYNC_SETTLE, wake_on_urc=False)
     return Fail(
         FailureKind.NOT_ANSWERING,
         f"the modem does not answer AT ({settings.sync_attempts} tries): check the port, "
@@ -158,6 +169,8 @@ def _sim_state(facts: Facts, done: CommandDone | None, now: float) -> Verdict:
     elif result.outcome is Outcome.OK:
         state = next((s for s in map(parse_cpin, reversed(result.lines)) if s), None)
     else:
+        state = None
+    if state is None:
         return sim_failure(result) or Fail(FailureKind.SIM, "the SIM's state cannot be read")
     facts.sim = state
     if state in ("READY", "SIM PIN2", "SIM PUK2"):  # PIN2 guards phone books, not data
@@ -166,7 +179,7 @@ def _sim_state(facts: Facts, done: CommandDone | None, now: float) -> Verdict:
         if facts.pin_sent:
             return Fail(FailureKind.SIM, "the SIM asks for its PIN again; not sent twice")
         return NEXT if facts.settings.pin is not None else Fail(FailureKind.SIM, _NO_PIN)
-    return Fail(FailureKind.SIM, SIM_STATES.get(state or "", f"the SIM is not ready ({state})"))
+    return Fail(FailureKind.SIM, SIM_STATES.get(state, f"the SIM is not ready ({state})"))
 
 
 def _sim_asks_pin(facts: Facts) -> bool:

@@ -93,7 +93,7 @@ class ModemSettings:
             raise UsageError(
                 f"unknown modem profile {self.profile!r}; choose one of {', '.join(PROFILES)}"
             )
-        for name in _SECONDS:
+        for name in TIME_SETTINGS:
             _check_seconds(name, getattr(self, name))
         attempts = self.sync_attempts
         if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 100:
@@ -126,7 +126,7 @@ class ModemSettings:
             raise UsageError("the PIN must be 4 to 8 digits")
         if not isinstance(password, str):
             raise UsageError("the password must be text")
-        unknown = sorted(set(numbers) - {*_SECONDS, "sync_attempts"})
+        unknown = sorted(set(numbers) - {*TIME_SETTINGS, "sync_attempts"})
         if unknown:
             raise UsageError(f"unknown modem setting {unknown[0]!r}")
         values: dict[str, Any] = dict(numbers)
@@ -143,7 +143,7 @@ class ModemSettings:
         )
 
 
-_SECONDS = (
+TIME_SETTINGS = (
     "command_timeout",
     "sync_timeout",
     "sync_interval",
