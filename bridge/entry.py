@@ -1,20 +1,15 @@
 """How a ``pppbridge`` command ends as a process: exit statuses, stop signals, one line.
 
 Whatever happens, the user sees at most one line on standard error about it, never a
-traceback (``PPPBRIDGE_TRACEBACK=1`` shows one for an internal error, to report a bug):
-
-    0      done: selftest passed; simulate stopped by SIGINT (Ctrl-C), SIGTERM or SIGHUP
-    1      failed while running: selftest failed; a write, the modem line or standard
-           output failed; an internal error
-    2      the command line: an unknown or bad switch, a path that cannot be used
-    128+N  selftest stopped by signal N (130 for Ctrl-C, 143 SIGTERM, 129 SIGHUP)
+traceback (``PPPBRIDGE_TRACEBACK=1`` shows one for an internal error, to report a bug),
+and the exit status says how it ended (``EXIT_STATUS_HELP``, shown by ``--help``).
 
 Stop signals (SIGINT, SIGTERM, SIGHUP: the terminal closed) are the same everywhere.
 ``install_stop_signals`` makes them raise ``StopSignal`` wherever Python is, which is
-safe until an event loop runs; on the loop, ``Guard`` takes them over: the signal ends
-the guarded work (cancelled, so its ``finally`` clauses run), and the clean-up after it
-runs to the end before ``StopSignal`` is raised. A signal that arrives during the
-clean-up is noted, never raised in the middle of it.
+safe until an event loop runs; on the loop, ``Guard`` takes them over: a signal ends the
+guarded work (cancelled, so its ``finally`` clauses run) and ``watch`` raises
+``StopSignal``; the caller's clean-up, still inside the guard, is never interrupted: a
+signal that arrives then is only noted.
 """
 
 from __future__ import annotations
@@ -121,7 +116,8 @@ class Guard:
     def __exit__(self, *exc: object) -> None:
         for signum, previous in self._previous.items():
             self._loop.remove_signal_handler(signum)
-            signal.signal(signum, previous)
+            # None: a handler not set from Python; the default is the closest we can do.
+            signal.signal(signum, signal.SIG_DFL if previous is None else previous)
         self._loop.set_exception_handler(self._previous_handler)
 
     def fail(self, message: str) -> None:

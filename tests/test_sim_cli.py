@@ -196,6 +196,7 @@ def test_link_symlink_is_removed_on_stop(tmp_path: Path) -> None:
         (["--pcap", "/dev/full"], "--pcap /dev/full: exists"),
         (["--pcap", "/nonexistent/x.pcap"], "--pcap /nonexistent/x.pcap: No such file"),
         (["--link", "/dev/null"], "--link /dev/null: not a terminal"),
+        (["--link", "/nonexistent/modem"], "--link /nonexistent/modem: cannot make the symlink"),
         (["--latency", "nan"], "--latency must be a number, not 'nan'"),
         (["--registration-delay", "inf"], "--registration-delay must be a number, not 'inf'"),
         (["--drop-after", "nan"], "--drop-after must be a number, not 'nan'"),

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from netstack.errors import UsageError
 
-from ..entry import os_error_text
+from ..entry import Failed, os_error_text
 
 _READ_SIZE = 65536
 _PACE_CHUNK = 64
@@ -49,20 +49,35 @@ def open_line(path: str | None) -> Line:
     """The line to serve: see the module docstring. Raises UsageError for a bad path."""
     if path is not None and (os.path.exists(path) or os.path.islink(path)):
         return _open_terminal(path)
-    controller, device_fd = os.openpty()
-    tty.setraw(controller)
-    tty.setraw(device_fd)
-    os.set_blocking(controller, False)
-    device = os.ttyname(device_fd)
-    line = Line(controller, device, [lambda: os.close(controller), lambda: os.close(device_fd)])
+    line = _new_pty()
+    device = line.device
     if path is not None:
         try:
             os.symlink(device, path)
         except OSError as exc:
             line.close()
-            raise UsageError(f"--link {path}: cannot make the symlink: {exc.strerror}") from None
+            raise UsageError(
+                f"--link {path}: cannot make the symlink: {os_error_text(exc)}"
+            ) from None
         line.cleanup.append(lambda: _remove_our_symlink(path, device))
         line.device = path
+    return line
+
+
+def _new_pty() -> Line:
+    try:
+        controller, device_fd = os.openpty()
+    except OSError as exc:
+        raise Failed(f"cannot make a pseudo-terminal: {os_error_text(exc)}") from None
+    line = Line(controller, "", [lambda: os.close(controller), lambda: os.close(device_fd)])
+    try:
+        tty.setraw(controller)
+        tty.setraw(device_fd)
+        os.set_blocking(controller, False)
+        line.device = os.ttyname(device_fd)
+    except OSError as exc:
+        line.close()
+        raise Failed(f"cannot set up a pseudo-terminal: {os_error_text(exc)}") from None
     return line
 
 
@@ -83,7 +98,11 @@ def _open_terminal(path: str) -> Line:
     if not os.isatty(fd):
         os.close(fd)
         raise not_a_terminal
-    tty.setraw(fd)
+    try:
+        tty.setraw(fd)
+    except OSError as exc:
+        os.close(fd)
+        raise UsageError(f"--link {path}: {os_error_text(exc)}") from None
     return Line(fd, path, [lambda: os.close(fd)])
 
 
