@@ -148,11 +148,11 @@ class ModemPair:
             if self.result is not None:
                 self.ppp += chunk
                 continue
-            outputs = self.bring_up.receive(chunk, self.now)
-            for output in outputs:
+            read = self.bring_up.receive(chunk, self.now)
+            for output in read:
                 if isinstance(output, Dialled):
                     self.ppp += output.trailing
-            self._from_bring_up(outputs)
+            self._from_bring_up(read)
 
     def _cut(self, data: bytes) -> list[bytes]:
         if not self.split or len(data) < 2:

@@ -299,7 +299,7 @@ def test_fields_keep_commas_inside_quotes() -> None:
 
 # --- never raises -----------------------------------------------------------------------
 
-TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60)
+TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=60)
 
 
 @settings(max_examples=300, deadline=None)
