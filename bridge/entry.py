@@ -6,22 +6,19 @@ and the exit status says how it ended (``EXIT_STATUS_HELP``, shown by ``--help``
 
 Stop signals (SIGINT, SIGTERM, SIGHUP: the terminal closed) are the same everywhere.
 ``install_stop_signals`` makes them raise ``StopSignal`` wherever Python is, which is
-safe until an event loop runs; on the loop, ``Guard`` takes them over: a signal ends the
-guarded work (cancelled, so its ``finally`` clauses run) and ``watch`` raises
-``StopSignal``; the caller's clean-up, still inside the guard, is never interrupted: a
-signal that arrives then is only noted.
+safe until an event loop runs; on the loop, ``bridge.guard.Guard`` takes them over.
+This module stays light (no asyncio): it is imported before the handlers are in place,
+when a signal would still end in the interpreter's traceback.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
 import sys
-from collections.abc import Coroutine
 from types import FrameType
-from typing import IO, Any, TextIO, TypeVar
+from typing import IO, Any, TextIO
 
 from netstack.errors import UsageError
 
@@ -35,7 +32,6 @@ exit status:
   2      bad command line: an unknown or bad switch, a path that cannot be used
   128+N  selftest stopped by signal N (130: Ctrl-C, 143: SIGTERM, 129: SIGHUP)"""
 """The exit statuses as ``--help`` shows them."""
-T = TypeVar("T")
 
 
 class StopSignal(BaseException):
@@ -83,78 +79,6 @@ class LineWriter:
             raise Failed(f"{self.name} was closed") from None
         except OSError as exc:
             raise Failed(f"{self.name}: {os_error_text(exc)}") from None
-
-
-class Guard:
-    """Stop signals and failures on the running loop, for one command (module docstring).
-
-    ``with Guard() as guard:`` then ``await guard.watch(work)``: ``work`` runs until it
-    ends, a stop signal comes (it is cancelled, then ``StopSignal``), or an exception
-    escapes a loop callback (it is cancelled, then ``Failed``). Outside the main thread,
-    or where no handlers could be installed, signals are simply not watched.
-    """
-
-    def __init__(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._ending = asyncio.Event()
-        self._signal: signal.Signals | None = None
-        self._failure: str | None = None
-        self._previous: dict[signal.Signals, Any] = {}
-        self._previous_handler = self._loop.get_exception_handler()
-
-    def __enter__(self) -> Guard:
-        self._loop.set_exception_handler(self._callback_failed)
-        for signum in STOP_SIGNALS:
-            previous = signal.getsignal(signum)
-            try:
-                self._loop.add_signal_handler(signum, self._stop, signum)
-            except (ValueError, RuntimeError):  # not the main thread
-                continue
-            self._previous[signum] = previous
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for signum, previous in self._previous.items():
-            self._loop.remove_signal_handler(signum)
-            # None: a handler not set from Python; the default is the closest we can do.
-            signal.signal(signum, signal.SIG_DFL if previous is None else previous)
-        self._loop.set_exception_handler(self._previous_handler)
-
-    def fail(self, message: str) -> None:
-        """End the watched work with ``Failed(message)`` (the first failure wins)."""
-        if self._failure is None:
-            self._failure = message
-        self._ending.set()
-
-    async def watch(self, work: Coroutine[Any, Any, T]) -> T:
-        task = self._loop.create_task(work)
-        ending = self._loop.create_task(self._ending.wait())
-        try:
-            await asyncio.wait({task, ending}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            ending.cancel()
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task  # let its finally clauses run
-        if self._signal is None and self._failure is None:
-            return task.result()
-        if not task.cancelled():
-            task.exception()  # retrieved: the signal or the failure is what is reported
-        if self._signal is not None:
-            raise StopSignal(self._signal)
-        raise Failed(str(self._failure))
-
-    def _stop(self, signum: signal.Signals) -> None:
-        if self._signal is None:
-            self._signal = signum
-        self._ending.set()
-
-    def _callback_failed(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        exc = context.get("exception")
-        if exc is None:
-            return  # a warning about a resource, not an error of ours
-        self.fail(internal_error(exc))
 
 
 def internal_error(exc: BaseException) -> str:

@@ -35,7 +35,8 @@ from netstack.ipwire import IcmpType, IpAddress, IpPacket, IpProtocol, parse_ip
 from netstack.link import Link
 from netstack.secret import Secret
 
-from .entry import Failed, Guard, LineWriter
+from .entry import Failed, LineWriter
+from .guard import Guard
 from .pump import LinkPump
 from .simulator.plan import DEFAULT_PLAN as PLAN
 from .simulator.settings import NetworkAuth, SimSettings

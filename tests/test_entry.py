@@ -12,14 +12,8 @@ from collections.abc import Callable
 
 import pytest
 
-from bridge.entry import (
-    EXIT_FAILED,
-    EXIT_USAGE,
-    Failed,
-    Guard,
-    StopSignal,
-    exit_status,
-)
+from bridge.entry import EXIT_FAILED, EXIT_USAGE, Failed, StopSignal, exit_status
+from bridge.guard import Guard
 from netstack.errors import UsageError
 
 

@@ -27,7 +27,8 @@ from typing import Any, TextIO
 
 from netstack.events import DeliverPacket, WriteSerial
 
-from ..entry import Failed, Guard, LineWriter, os_error_text
+from ..entry import Failed, LineWriter, os_error_text
+from ..guard import Guard
 from .at_modem import Mode, Modem
 from .control import ControlServer
 from .data_session import CapturedFrame, Note
