@@ -9,13 +9,8 @@ reserved name that does not work yet: it says so and exits with status 2.
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
-from typing import Any
-
-from . import __version__
-from .entry import (
+# First: main() installs the stop handlers, and until then a Ctrl-C is a traceback.
+from .entry import (  # isort: skip
     EXIT_STATUS_HELP,
     EXIT_USAGE,
     exit_status,
@@ -23,6 +18,13 @@ from .entry import (
     say,
     settle_standard_output,
 )
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import __version__
 
 COMMANDS = {
     "selftest": "run our AT and PPP clients against the built-in modem simulator, end to end",

@@ -17,10 +17,11 @@ import contextlib
 import os
 import signal
 import sys
-from types import FrameType
-from typing import IO, Any, TextIO
+from typing import TYPE_CHECKING
 
-from netstack.errors import UsageError
+if TYPE_CHECKING:
+    from types import FrameType
+    from typing import IO, Any, TextIO
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -97,6 +98,8 @@ def exit_status(program: str, exc: BaseException, stopped_status: int | None) ->
     if isinstance(exc, StopSignal):
         say(f"{program}: {exc}")
         return 128 + exc.signal if stopped_status is None else stopped_status
+    from netstack.errors import UsageError  # not before: see the module docstring
+
     if isinstance(exc, UsageError):
         say(f"{program}: error: {exc}")
         return EXIT_USAGE
