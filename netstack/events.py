@@ -63,6 +63,24 @@ def _link_local(iid: bytes | None) -> ipaddress.IPv6Address | None:
 
 
 @dataclass(frozen=True, slots=True)
+class LcpUp:
+    """LCP reached Opened (RFC 1661 3.3, end of the Establish phase)."""
+
+    mru: int
+    """Our MRU: the largest information field the peer may send us."""
+    mtu: int
+    """The peer's MRU: the largest we may send."""
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """The Authenticate phase ended well (RFC 1661 3.5); ``protocols`` names what ran
+    ("PAP", "CHAP-MD5"), empty when neither side asked for authentication."""
+
+    protocols: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class LinkUp:
     """A network protocol opened. Emitted again (with fuller ``info``) when another NCP
     opens or after LCP renegotiation brought the link back."""
@@ -106,4 +124,13 @@ class Ipv6Unavailable:
     detail: str
 
 
-Output = WriteSerial | DeliverPacket | LinkUp | LinkDown | LinkRenegotiating | Ipv6Unavailable
+Output = (
+    WriteSerial
+    | DeliverPacket
+    | LcpUp
+    | Authenticated
+    | LinkUp
+    | LinkDown
+    | LinkRenegotiating
+    | Ipv6Unavailable
+)

@@ -26,9 +26,11 @@ from enum import Enum
 from .auth import Authentication, ChapClient, ChapServer, PapClient, PapServer
 from .config import AuthProtocol, LinkConfig, Role
 from .events import (
+    Authenticated,
     DeliverPacket,
     DownReason,
     Ipv6Unavailable,
+    LcpUp,
     LinkDown,
     LinkInfo,
     LinkRenegotiating,
@@ -364,6 +366,7 @@ class Link:
         self._deframer.mru = ours.mru
         self._set_peer_mru(peer.mru)
         self._keepalive.start(now)
+        self._out.append(LcpUp(mru=ours.mru, mtu=peer.mru))
         if self.config.require_auth is not None and ours.auth is None:
             self._fail(now, DownReason.AUTH_FAILED, "the peer refused to authenticate")
             return
@@ -400,6 +403,7 @@ class Link:
             self._fail(now, DownReason.AUTH_FAILED, failed[0].detail)
         elif self.phase == Phase.AUTHENTICATE and all(a.outcome for a in self._auth):
             self.phase = Phase.NETWORK
+            self._out.append(Authenticated(tuple(a.name for a in self._auth)))
             for ncp in self._ncps.values():
                 self._apply(ncp.up(now), now)
                 self._apply(ncp.open(now), now)

@@ -10,7 +10,7 @@ from scapy.layers.inet import IP, UDP
 from netstack import hdlc_reference as reference
 from netstack.auth import ChapServer
 from netstack.config import AuthProtocol, LinkConfig
-from netstack.events import DownReason, LinkDown, LinkUp
+from netstack.events import Authenticated, DownReason, LcpUp, LinkDown, LinkUp
 from netstack.fsm import State, Timers
 from netstack.link import Phase
 from netstack.numbers import ChapCode, Code, Protocol
@@ -255,3 +255,17 @@ def test_lcp_request_with_raw_control_characters_before_lcp_opens() -> None:
     assert codes(acks) == [Code.CONFIGURE_ACK]
     assert peer.link.phase == Phase.NETWORK
     assert peer.link.statistics().accm_ignored_by_peer == 1
+
+
+def test_lcp_up_and_authenticated_are_reported_in_order() -> None:
+    """The phases a user sees pass (RFC 1661 3.3-3.5): LCP up, authenticated, then
+    each network protocol."""
+    secrets = {"alice": Secret("s3cret")}
+    client = LinkConfig(username="alice", password=Secret("s3cret"), mru=1400)
+    pair = Pair(client, answering_config(require_auth=AuthProtocol.CHAP_MD5, secrets=secrets))
+    pair.start()
+    assert pair.run_until(lambda: len(pair.events_of(pair.client, LinkUp)) == 2)
+    kinds = [type(e).__name__ for e in pair.client.events]
+    assert kinds[:4] == ["LcpUp", "Authenticated", "LinkUp", "LinkUp"]
+    assert pair.events_of(pair.client, LcpUp) == [LcpUp(mru=1400, mtu=1500)]
+    assert pair.events_of(pair.client, Authenticated) == [Authenticated(("CHAP-MD5",))]

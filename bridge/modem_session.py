@@ -1,0 +1,138 @@
+"""The asyncio shell around the pure bring-up (``bridge.modem.BringUp``) and the hang-up.
+
+``bring_up`` feeds what the serial descriptor reads to the machine, writes what it asks,
+keeps its one timer, and hands its reports to ``report`` as they come; it returns the
+``Dialled`` value (CONNECT: the bytes after it are the start of PPP) or raises
+``BringUpError`` with the machine's ``BringUpFailed``. The whole bring-up is bounded by
+the machine's own deadlines (sync tries, command and registration timeouts); ``limit``
+is a last guard on top.
+
+``hang_up`` brings a modem back to command mode after a call, whatever state it was
+left in: DTR dropped (V.250 &D2, the default of these modems), then the escape sequence
+between guard times and ``ATH`` (V.250 6.3.6, S12). Its replies are not awaited: the next
+bring-up synchronises anyway and ignores what came before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+
+from .modem import BringUp, BringUpFailed, Dialled, ModemSettings, Transcript, WriteModem
+from .modem.events import Report
+from .serial_port import SerialPort
+
+log = logging.getLogger("pppbridge.modem")
+READ_SIZE = 4096
+GUARD_TIME = 1.0
+"""V.250 S12: one second of silence before and after ``+++`` (the default, 50 x 20 ms)."""
+DTR_DROP = 0.5
+"""How long DTR stays low to hang up; modems sample it over a few tens of ms."""
+
+
+class BringUpError(Exception):
+    """The bring-up failed: ``failure`` says at which step, why, and in the modem's words."""
+
+    def __init__(self, failure: BringUpFailed, reset: WriteModem | None = None) -> None:
+        super().__init__(str(failure))
+        self.failure = failure
+        self.reset = reset
+        """The profile's reset command, for a modem that stopped answering."""
+
+
+async def bring_up(
+    port: SerialPort,
+    settings: ModemSettings,
+    report: Callable[[Report], None],
+    limit: float = 600.0,
+) -> Dialled:
+    loop = asyncio.get_running_loop()
+    machine = BringUp(settings)
+    done: asyncio.Future[Dialled] = loop.create_future()
+    fd = port.fileno()
+    timer: asyncio.TimerHandle | None = None
+
+    def apply(outputs: list[object]) -> None:
+        nonlocal timer
+        for output in outputs:
+            if isinstance(output, WriteModem):
+                _write_all(fd, output.data)
+            elif isinstance(output, Transcript):
+                log.debug("%s", output.text)
+            elif isinstance(output, BringUpFailed):
+                if not done.done():
+                    done.set_exception(BringUpError(output, machine.reset))
+            elif isinstance(output, Dialled):
+                report(output)
+                if not done.done():
+                    done.set_result(output)
+            else:
+                report(output)  # type: ignore[arg-type]
+        if timer is not None:
+            timer.cancel()
+            timer = None
+        deadline = machine.next_deadline()
+        if deadline is not None and not done.done():
+            timer = loop.call_at(deadline, lambda: apply(machine.handle_timer(loop.time())))
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            _lost(f"the modem's line failed: {exc.strerror}")
+            return
+        if not data:
+            _lost("the modem's line closed")
+            return
+        if not done.done():
+            apply(machine.receive(data, loop.time()))
+
+    def _lost(why: str) -> None:
+        loop.remove_reader(fd)
+        if not done.done():
+            done.set_exception(OSError(why))
+
+    loop.add_reader(fd, readable)
+    try:
+        apply(machine.start(loop.time()))
+        async with asyncio.timeout(limit):
+            return await done
+    finally:
+        loop.remove_reader(fd)
+        if timer is not None:
+            timer.cancel()
+
+
+async def hang_up(port: SerialPort) -> None:
+    """Back to command mode, by DTR and by ``+++``/``ATH``; bounded (about 4 s)."""
+    fd = port.fileno()
+    port.set_dtr(False)
+    # These waits are the protocol's own timing (DTR low, S12 guard times), not waits
+    # for something to happen.
+    await asyncio.sleep(DTR_DROP)
+    port.set_dtr(True)
+    await asyncio.sleep(GUARD_TIME)
+    _write_all(fd, b"+++")
+    await asyncio.sleep(GUARD_TIME + 0.1)
+    _write_all(fd, b"ATH\r")
+    port.discard_input()
+
+
+def reset_modem(port: SerialPort, reset: WriteModem) -> None:
+    """Send the profile's reset command (``AT+CFUN=1,1`` or the vendor's); the modem
+    reboots, so there is no reply to wait for. The caller waits for it to answer again."""
+    log.info("resetting the modem: %s", reset.shown)
+    _write_all(port.fileno(), reset.data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """A command line is a few dozen bytes: the line takes it at once. A full line (a
+    modem that stopped reading) loses it, and the command times out as it should."""
+    try:
+        os.write(fd, data)
+    except (BlockingIOError, OSError) as exc:
+        log.debug("write to the modem failed: %s", exc)
