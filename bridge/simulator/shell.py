@@ -88,6 +88,8 @@ class Simulator:
         self._closing = False
         self._changed = asyncio.Event()
         self._stopped = asyncio.Event()
+        self._watched: int | None = None
+        """The descriptor of a pipe on standard output, watched for its reader leaving."""
         self._notices: list[str] | None = []
         """Notices held until start-up succeeds; None after."""
         self.failure: str | None = None
@@ -109,7 +111,7 @@ class Simulator:
 
     async def _serve(self) -> None:
         await self.start()
-        self._watch_reader_of(sys.stdout)
+        self._watch_reader_of(self._out.stream)
         await self._stopped.wait()
         if self.failure is not None:
             raise Failed(self.failure)
@@ -125,20 +127,27 @@ class Simulator:
         self._paced = PacedLine(self._line.fd, self._from_line, self._line_error, self._rng)
         self._paced.baud = self.settings.baud
         self._paced.messy = self.settings.messy
+        self._announce()
+        self.apply(self.modem.start(self.now()))
+
+    def _announce(self) -> None:
+        """Ready: the lines scripts read first, then what start-up held back (only now:
+        when a switch is refused, its error is the only line shown)."""
         self._out.line(f"device: {self.device}")
         if self._control:
             self._out.line(f"control: {self._control.path}")
         held, self._notices = self._notices or [], None
-        for notice in held:  # only now: a refused switch is the only line shown
+        for notice in held:
             self._notice(notice)
         if self._transcript is not None:
             self._transcript.begin()
-        self.apply(self.modem.start(self.now()))
 
     async def close(self) -> None:
         self._closing = True
         if self._timer is not None:
             self._timer.cancel()
+        if self._watched is not None:
+            self._loop.remove_reader(self._watched)
         if self._paced is not None:
             self._paced.close()
         if self._control is not None:
@@ -165,10 +174,12 @@ class Simulator:
             return
         if is_pipe:
             self._loop.add_reader(fd, self._reader_gone, fd)
+            self._watched = fd
 
     def _reader_gone(self, fd: int) -> None:
         self._loop.remove_reader(fd)
-        self._fail("standard output was closed")
+        self._watched = None
+        self._fail(f"{self._out.name} was closed")
 
     def stop(self) -> None:
         self._stopped.set()
