@@ -153,6 +153,27 @@ def test_control_refusing_a_socket_nobody_listens_on_keeps_it(
         assert path.is_socket()
 
 
+@pytest.mark.parametrize(
+    "other",
+    [[], ["--link", "/dev/null"], ["--pcap", "/dev/full"], ["--transcript", "/dev/full"]],
+)
+def test_a_control_path_survives_every_refusal(
+    other: list[str],
+    tmp_path: Path,
+    regular: Path,
+    simulate: Callable[..., tuple[int, str, str]],
+) -> None:
+    """Whatever the simulator refuses, and in whichever order it finds out, neither a
+    regular file nor another simulator's socket at --control is touched."""
+    with SimProcess(tmp_path, "--no-namespace") as first:
+        for path in (str(regular), first.control_path):
+            status, _, err = simulate("--control", path, *other)
+            assert status == 2, err
+            one_line(err)
+        assert regular.read_text() == "not the simulator's\n"
+        assert first.control("status")["ok"]
+
+
 def test_pcap_never_overwrites_an_existing_file(
     regular: Path, simulate: Callable[..., tuple[int, str, str]]
 ) -> None:
