@@ -2,9 +2,9 @@
 
 Parses arguments and dispatches to a command. Bad arguments end in the command's own
 usage message and exit status 2; every other ending is one line on standard error and a
-documented exit status (``bridge.entry``), never a traceback. ``selftest`` runs the whole
-PPP stack over a pseudo-terminal; ``simulate`` runs the modem simulator; ``run`` is a
-reserved name that does not work yet: it says so and exits with status 2.
+documented exit status (``bridge.entry``), never a traceback. ``run`` is the bridge
+(``bridge.run``); ``selftest`` runs the whole PPP stack over a pseudo-terminal;
+``simulate`` runs the modem simulator.
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ from __future__ import annotations
 # First: main() installs the stop handlers, and until then a Ctrl-C is a traceback.
 from .entry import (  # isort: skip
     EXIT_STATUS_HELP,
-    EXIT_USAGE,
     exit_status,
     install_stop_signals,
-    say,
     settle_standard_output,
 )
 
@@ -32,7 +30,7 @@ COMMANDS = {
     "simulate": "run the built-in modem simulator on a pseudo-terminal",
 }
 """Subcommand name -> one-line help."""
-IMPLEMENTED = {"selftest", "simulate"}
+IMPLEMENTED = {"selftest", "simulate", "run"}
 STOPPED_IS_DONE = {"simulate"}
 """Commands that run until stopped: a stop signal is their normal end (status 0)."""
 
@@ -78,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
             add_arguments(sub)
             sub.description = DESCRIPTION
             sub.epilog = f"{CONTROL_EPILOG}\n\n{EXIT_STATUS_HELP}"
+        elif name == "run":
+            from .run_settings import add_arguments as add_run_arguments
+
+            add_run_arguments(sub)
     return parser
 
 
@@ -108,5 +110,7 @@ def _dispatch(args: Any) -> int:
         from .simulator.arguments import simulate
 
         return simulate(args)
-    say(f"pppbridge {args.command}: not implemented yet")
-    return EXIT_USAGE
+    from .run import main as run
+    from .run_settings import settings_from
+
+    return run(settings_from(args))

@@ -52,7 +52,7 @@ class SerialPort:
     def open(cls, settings: SerialSettings) -> SerialPort:
         """Open and configure the line; ``DeviceError`` (one line, what to do) if not."""
         device = settings.device
-        _check_terminal(device)
+        check_device(device)
         try:
             port = serial.Serial(
                 device,
@@ -113,7 +113,8 @@ def _identity(path: str) -> tuple[int, int] | None:
     return (info.st_rdev, info.st_ino)
 
 
-def _check_terminal(device: str) -> None:
+def check_device(device: str) -> None:
+    """``DeviceError`` unless ``device`` is there and a character device (a terminal)."""
     try:
         mode = os.stat(device).st_mode
     except FileNotFoundError:

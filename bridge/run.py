@@ -1,0 +1,90 @@
+"""``pppbridge run``: the process around the ``Supervisor``.
+
+Stop signals, here, are polite first: the first SIGTERM, SIGINT or SIGHUP ends the call
+(LCP Terminate, hang-up) and restores the host, the second skips the politeness and
+restores at once. Without ``--device`` the built-in simulator runs in this process on a
+pty, with its operator network in a namespace of its own when root, and is the modem.
+Every ending is one line and a status of ``bridge.run_exit.RunExit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import signal
+import sys
+from typing import TextIO
+
+from netstack.errors import UsageError
+
+from .entry import STOP_SIGNALS, LineWriter, say
+from .errors import DeviceError, HostSetupError
+from .run_exit import RunEnded, RunExit
+from .run_settings import RunSettings, with_device
+from .supervisor import Supervisor
+
+
+def main(settings: RunSettings) -> int:
+    _logging(settings.verbose)
+    return asyncio.run(run(settings, sys.stdout))
+
+
+def _logging(verbose: int) -> None:
+    level = logging.DEBUG if verbose >= 1 else logging.WARNING
+    logging.basicConfig(level=level, format="pppbridge: %(message)s", stream=sys.stderr)
+    if verbose < 2:
+        logging.getLogger("pppbridge.ppp").setLevel(logging.INFO)
+
+
+async def run(settings: RunSettings, out: TextIO) -> int:
+    """The whole run; its exit status. ``out`` gets the phase lines."""
+    writer = LineWriter(out, "standard output")
+    loop = asyncio.get_running_loop()
+    stopping, hurry = asyncio.Event(), asyncio.Event()
+
+    def on_signal(signum: signal.Signals) -> None:
+        if stopping.is_set():
+            hurry.set()
+        else:
+            writer.line(f"pppbridge: {signum.name}: hanging up and restoring (again: at once)")
+            stopping.set()
+
+    installed = []
+    for signum in STOP_SIGNALS:
+        with contextlib.suppress(ValueError, RuntimeError):  # not the main thread
+            loop.add_signal_handler(signum, on_signal, signum)
+            installed.append(signum)
+    simulator = None
+    try:
+        if settings.simulator is not None:
+            from .simulator.shell import Simulator
+
+            simulator = Simulator(settings.simulator, out=io.StringIO(), err=io.StringIO())
+            await simulator.start()
+            settings = with_device(settings, simulator.device)
+            network = simulator.status().get("network", "")
+            writer.line(
+                f"pppbridge: no --device: the built-in simulator plays a "
+                f"{settings.simulator.profile} modem on {simulator.device} ({network})"
+            )
+        supervisor = Supervisor(
+            settings, lambda text: writer.line(f"pppbridge: {text}"), stopping=stopping
+        )
+        supervisor.hurry = hurry
+        await supervisor.run()
+        writer.line("pppbridge: stopped; the host is as it was")
+        return RunExit.STOPPED
+    except RunEnded as ended:
+        if ended.message:
+            say(f"pppbridge run: {ended.message}")
+        return ended.status
+    except (UsageError, DeviceError, HostSetupError) as exc:
+        say(f"pppbridge run: error: {exc}")
+        return RunExit.USAGE
+    finally:
+        if simulator is not None:
+            await simulator.close()
+        for signum in installed:
+            loop.remove_signal_handler(signum)

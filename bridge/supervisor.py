@@ -1,0 +1,404 @@
+"""``pppbridge run``: the lifecycle around one modem, kept up until stopped.
+
+    start: clean what a killed predecessor left, open the TUN (a user mistake shows now,
+           before the modem is touched)
+    loop:  open the serial port (wait for it to appear) -> bring-up (AT, until CONNECT)
+           -> PPP on the data plane, host configured as each layer comes up
+           -> link down: host configuration withdrawn, modem hung up
+           -> stop, or wait (exponential backoff with jitter) and dial again
+    end:   LCP Terminate, hang up, everything restored
+
+What ends the loop (``RunEnded`` with an exit status, ``bridge.run_exit``): a stop
+signal (0), a fatal problem that redialling cannot fix (SIM, registration denied, PPP
+authentication refused), a modem that stays silent even after a reset, or ``--maxfail``
+failures in a row. A session that stayed up ``STABLE_SESSION`` seconds resets the count.
+
+Phases are reported to ``say`` as one line each, with durations, as they pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from netstack.config import LinkConfig
+from netstack.events import (
+    Authenticated,
+    DownReason,
+    Ipv6Unavailable,
+    LcpUp,
+    LinkDown,
+    LinkInfo,
+    LinkRenegotiating,
+    LinkUp,
+    Output,
+)
+from netstack.link import Link
+from netstack.ra import build_router_solicitation, link_local_address, parse_router_advertisement
+
+from .data_plane import DataPlane
+from .device_watch import wait_for_device
+from .errors import DeviceError
+from .hooks import run_hook
+from .modem import (
+    BringUpFailed,
+    Dialled,
+    FailureKind,
+    ModemFound,
+    Registered,
+    SignalQuality,
+    SimReady,
+)
+from .modem.events import Report
+from .modem_session import BringUpError, bring_up, hang_up, reset_modem
+from .netconfig import HostConfig
+from .run_exit import RunEnded, RunExit
+from .run_settings import RunSettings
+from .serial_port import SerialPort, check_device
+from .tun import TunDevice
+
+T = TypeVar("T")
+log = logging.getLogger("pppbridge")
+STABLE_SESSION = 60.0
+"""Seconds a session must stay up for its end not to count as a failure in a row."""
+MAX_BACKOFF = 120.0
+"""The longest wait between two dials."""
+TERMINATE_WAIT = 4.0
+IPV6_PATIENCE = 5.0
+"""Seconds after IPv4 is up that "ready" waits for IPv6's global address at most."""
+"""How long LCP's Terminate exchange may take on the way out (pppd waits 3 s x 2)."""
+_FATAL = {
+    FailureKind.SIM: RunExit.SIM,
+    FailureKind.REGISTRATION_DENIED: RunExit.REGISTRATION,
+}
+_LAST_FAILURE = {
+    FailureKind.NOT_ANSWERING: RunExit.MODEM_NOT_ANSWERING,
+    FailureKind.REGISTRATION_TIMEOUT: RunExit.REGISTRATION,
+    FailureKind.PDP: RunExit.DIAL_FAILED,
+}
+
+
+@dataclass
+class _Session:
+    """What one call brought up, for the lines the user reads."""
+
+    dialled_at: float
+    info: LinkInfo | None = None
+    ipv4_said: bool = False
+    ipv6_said: bool = False
+    ready_said: bool = False
+    ipv6_settled: bool = False
+    """IPv6 will not bring more: unavailable, or slower than ``IPV6_PATIENCE``."""
+    ready_timer: asyncio.TimerHandle | None = None
+    down: LinkDown | None = None
+
+
+class Supervisor:
+    def __init__(
+        self,
+        settings: RunSettings,
+        say: Callable[[str], None],
+        *,
+        stopping: asyncio.Event | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.say = say
+        self.host = HostConfig(settings.host)
+        self.stopping = stopping or asyncio.Event()
+        """Set by the first stop signal: finish the call politely, then end."""
+        self.hurry = asyncio.Event()
+        """Set by a second stop signal: skip the politeness, restore and end."""
+        self.reconnects = 0
+        self._rng = rng or random.SystemRandom()
+        self._loop = asyncio.get_running_loop()
+        self._tun: TunDevice | None = None
+        self._plane: DataPlane | None = None
+        self._session: _Session | None = None
+        self._failures = 0
+        self._silent_bring_ups = 0
+
+    # ------------------------------------------------------------------ the loop
+    async def run(self) -> None:
+        """Until stopped (returns) or ended (raises ``RunEnded``); restores the host."""
+        check_device(self.settings.serial.device)  # the user's mistakes first, then ours
+        try:
+            for line in self.host.start():
+                self.say(f"cleaned up after an earlier run: {line}")
+            self._tun = self.host.open_tun(1500)
+            while not self.stopping.is_set():
+                await self._one_call()
+                if self.stopping.is_set():
+                    break
+                await self._wait_before_redial()
+        finally:
+            for line in self.host.teardown():
+                log.info("restored: %s", line)
+
+    async def _one_call(self) -> None:
+        port = await self._open_port()
+        try:
+            try:
+                dialled = await self._unless_stopped(
+                    bring_up(port, self.settings.modem, self._report)
+                )
+            except BringUpError as exc:
+                self._bring_up_failed(exc, port)
+                return
+            except OSError as exc:  # the line itself failed (unplugged mid-way)
+                self._count_failure(RunExit.MAXFAIL, f"the modem's line failed: {exc}")
+                return
+            if dialled is None:
+                return  # stopped during the bring-up: nothing dialled, nothing to hang up
+            self._silent_bring_ups = 0
+            started = self._loop.time()
+            down = await self._carry(port, dialled)
+            lasted = self._loop.time() - started
+            self.host.withdraw()
+            await self._hook(self.settings.down_script)
+            if not self.hurry.is_set() and port.exists():
+                await hang_up(port)
+            self._link_ended(down, lasted)
+        finally:
+            port.close()
+
+    async def _unless_stopped(self, work: Awaitable[T]) -> T | None:
+        """``work``'s result, or None when a stop came first (``work`` is cancelled)."""
+        task = asyncio.ensure_future(work)
+        stop = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        return None if task.cancelled() else task.result()
+
+    async def _open_port(self) -> SerialPort:
+        device = self.settings.serial.device
+        while True:
+            try:
+                return SerialPort.open(self.settings.serial)
+            except DeviceError as exc:
+                if not self._had_device:
+                    raise  # never seen it: a user mistake, said at once
+                self.say(f"waiting for {device} to come back ({exc})")
+                if not await wait_for_device(device, self.stopping, timeout=MAX_BACKOFF):
+                    if self.stopping.is_set():
+                        raise RunEnded(RunExit.STOPPED, "") from None
+
+    @property
+    def _had_device(self) -> bool:
+        return self._session is not None or self.reconnects > 0 or self._failures > 0
+
+    # ------------------------------------------------------------- the session
+    async def _carry(self, port: SerialPort, dialled: Dialled) -> LinkDown:
+        """PPP over the line until the link goes down (or a stop ends it politely)."""
+        assert self._tun is not None
+        self._session = _Session(self._loop.time())
+        link = Link(self._link_config(), random.SystemRandom())
+        plane = DataPlane(link, port.fileno(), self._tun, self._on_event, self._on_ra)
+        self._plane = plane
+        plane.start(dialled.trailing)
+        try:
+            stop = asyncio.ensure_future(self.stopping.wait())
+            down = asyncio.ensure_future(plane.wait_down())
+            try:
+                await asyncio.wait({stop, down}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop.cancel()
+                down.cancel()
+            if not plane.is_down:
+                await self._terminate(plane)
+        finally:
+            plane.stop()
+            self._plane = None
+        session = self._session
+        return session.down or LinkDown(DownReason.LOCAL_CLOSE, "stopped")
+
+    async def _terminate(self, plane: DataPlane) -> None:
+        """LCP Terminate-Request, and its Ack awaited a little (a second signal skips it)."""
+        plane.close("pppbridge is stopping")
+        hurry = asyncio.ensure_future(self.hurry.wait())
+        down = asyncio.ensure_future(plane.wait_down())
+        try:
+            await asyncio.wait({hurry, down}, timeout=TERMINATE_WAIT)
+        finally:
+            hurry.cancel()
+            down.cancel()
+
+    def _link_config(self) -> LinkConfig:
+        s = self.settings
+        return LinkConfig(
+            username=s.modem.user,
+            password=s.modem.password,
+            echo_interval=s.echo_interval,
+            echo_failures=s.echo_failures,
+            ipv4=s.ipv4,
+            ipv6=s.ipv6,
+        )
+
+    def _on_event(self, event: Output) -> None:
+        session = self._session
+        assert session is not None
+        now = self._loop.time()
+        if isinstance(event, LcpUp):
+            self.host.open_tun(event.mtu)
+            self.say(
+                f"LCP up after {now - session.dialled_at:.1f} s "
+                f"(MRU {event.mru}, peer's MRU {event.mtu})"
+            )
+        elif isinstance(event, Authenticated):
+            if event.protocols:
+                self.say(f"authenticated ({', '.join(event.protocols)})")
+        elif isinstance(event, LinkUp):
+            session.info = event.info
+            self._link_up(event.info, session)
+        elif isinstance(event, Ipv6Unavailable):
+            self.say(f"no IPv6 on this link: {event.detail}")
+            session.ipv6_settled = True
+            self._maybe_ready(session)
+        elif isinstance(event, LinkRenegotiating):
+            self.say("the modem renegotiates LCP; traffic waits")
+            session.ipv4_said = session.ipv6_said = False
+        elif isinstance(event, LinkDown):
+            session.down = event
+
+    def _link_up(self, info: LinkInfo, session: _Session) -> None:
+        if info.local_ipv4 is not None and not session.ipv4_said:
+            session.ipv4_said = True
+            self.host.apply_ipv4(info.local_ipv4, info.peer_ipv4, info.dns)
+            dns = " ".join(str(a) for a in info.dns) or "none"
+            peer = f" peer {info.peer_ipv4}" if info.peer_ipv4 else ""
+            self.say(f"IPv4 up: {info.local_ipv4}{peer}, DNS {dns}")
+        if info.local_interface_id is not None and not session.ipv6_said:
+            session.ipv6_said = True
+            self.host.apply_ipv6_link_local(info.local_interface_id, info.peer_interface_id)
+            self.say(f"IPv6 up: link-local {info.local_ipv6_link_local}; asking for a prefix")
+            assert self._plane is not None
+            own = link_local_address(info.local_interface_id)
+            self._plane.send_packet(build_router_solicitation(own))
+        self._maybe_ready(session)
+
+    def _on_ra(self, packet: bytes) -> None:
+        ra = parse_router_advertisement(packet)
+        if ra is None:
+            if self._plane is not None:
+                self._plane.drops["bad_router_advertisement"] += 1
+            return
+        before = set(self.host.ipv6_globals)
+        added = [a for a in self.host.apply_router_advertisement(ra) if a not in before]
+        for address in added:
+            self.say(f"IPv6 global address {address} (from the network's Router Advertisement)")
+        if self._session is not None:
+            self._maybe_ready(self._session)
+
+    def _maybe_ready(self, session: _Session) -> None:
+        """Say "ready" once IPv4 is up and IPv6 has settled: its global address came, it
+        is not available on this link, or it is taking longer than ``IPV6_PATIENCE``."""
+        info = session.info
+        if session.ready_said or info is None or (self.settings.ipv4 and not session.ipv4_said):
+            return
+        if self.settings.ipv6 and not (self.host.ipv6_globals or session.ipv6_settled):
+            if session.ready_timer is None:
+                session.ready_timer = self._loop.call_later(IPV6_PATIENCE, self._ipv6_slow, session)
+            return
+        session.ready_said = True
+        if session.ready_timer is not None:
+            session.ready_timer.cancel()
+        target = self.settings.try_target or (str(info.peer_ipv4) if info.peer_ipv4 else None)
+        hint = f": try ping -I {self.settings.host.ifname} {target}" if target else ""
+        self.say(f"ready{hint}")
+        self._loop.create_task(self._hook(self.settings.up_script))
+
+    def _ipv6_slow(self, session: _Session) -> None:
+        session.ipv6_settled = True
+        if session is self._session:
+            self._maybe_ready(session)
+
+    async def _hook(self, script: str | None) -> None:
+        if script:
+            await run_hook(script, self.host.hook_context(device=self.settings.serial.device))
+
+    # ------------------------------------------------------------- bring-up
+    def _report(self, report: Report) -> None:
+        if isinstance(report, ModemFound):
+            parts = [p for p in (report.maker, report.model) if p]
+            extra = [f"firmware {report.firmware}"] if report.firmware else []
+            extra += [f"IMEI {report.imei}"] if report.imei else []
+            extra += [report.edition] if report.edition else []
+            detail = f" ({', '.join(extra)})" if extra else ""
+            name = " ".join(parts) or "a modem"
+            self.say(f"modem found: {name}{detail}, profile {report.profile}")
+        elif isinstance(report, SimReady):
+            iccid = f", ICCID {report.iccid}" if report.iccid else ""
+            pin = ", PIN accepted" if report.pin_entered else ""
+            self.say(f"SIM ready{pin}{iccid}")
+        elif isinstance(report, Registered):
+            where = "roaming" if report.roaming else "home network"
+            tech = f", {report.technology}" if report.technology else ""
+            self.say(f"registered: {where}{tech}, after {report.duration:.1f} s")
+        elif isinstance(report, SignalQuality):
+            self.say(f"signal: {_signal_text(report)}")
+        elif isinstance(report, Dialled):
+            text = f" {report.connect_text}" if report.connect_text else ""
+            self.say(f"dialled {report.command}: CONNECT{text} after {report.elapsed:.1f} s")
+
+    def _bring_up_failed(self, exc: BringUpError, port: SerialPort) -> None:
+        failure: BringUpFailed = exc.failure
+        fatal = _FATAL.get(failure.kind)
+        if fatal is not None:
+            raise RunEnded(fatal, str(failure))
+        if failure.kind is FailureKind.NOT_ANSWERING:
+            self._silent_bring_ups += 1
+            if self._silent_bring_ups > 2:
+                raise RunEnded(RunExit.MODEM_NOT_ANSWERING, str(failure))
+            if exc.reset is not None and self._silent_bring_ups == 2:
+                reset_modem(port, exc.reset)
+        self._count_failure(_LAST_FAILURE.get(failure.kind, RunExit.MAXFAIL), str(failure))
+
+    # ------------------------------------------------------------- endings
+    def _link_ended(self, down: LinkDown, lasted: float) -> None:
+        if self.stopping.is_set():
+            return
+        detail = f": {down.detail}" if down.detail else ""
+        self.say(f"link down after {lasted:.0f} s: {down.reason.value}{detail}")
+        if down.reason is DownReason.AUTH_FAILED:
+            raise RunEnded(RunExit.AUTH_FAILED, f"PPP authentication failed{detail}")
+        if lasted >= STABLE_SESSION:
+            self._failures = 0
+        self.reconnects += 1
+        self._count_failure(RunExit.MAXFAIL, f"{down.reason.value}{detail}")
+
+    def _count_failure(self, status: RunExit, why: str) -> None:
+        self._failures += 1
+        maxfail = self.settings.maxfail
+        if maxfail and self._failures >= maxfail:
+            raise RunEnded(status, f"{why} ({self._failures} failures in a row: --maxfail)")
+        self.say(f"{why}; dialling again")
+
+    async def _wait_before_redial(self) -> None:
+        base = self.settings.holdoff * 2 ** max(self._failures - 1, 0)
+        delay = min(base, MAX_BACKOFF) * self._rng.uniform(0.75, 1.25)
+        self.say(f"next dial in {delay:.1f} s")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self.stopping.wait()
+
+
+def _signal_text(report: SignalQuality) -> str:
+    parts = []
+    if report.rssi_dbm is not None:
+        parts.append(f"RSSI {report.rssi_dbm} dBm")
+    if report.rsrp_dbm is not None:
+        parts.append(f"RSRP {report.rsrp_dbm} dBm")
+    if report.rsrq_db is not None:
+        parts.append(f"RSRQ {report.rsrq_db:g} dB")
+    return ", ".join(parts) or "not known"
