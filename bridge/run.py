@@ -15,7 +15,8 @@ import io
 import logging
 import signal
 import sys
-from typing import TextIO
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO
 
 from netstack.errors import UsageError
 
@@ -24,6 +25,9 @@ from .errors import DeviceError, HostSetupError
 from .run_exit import RunEnded, RunExit
 from .run_settings import RunSettings, with_device
 from .supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from .simulator.shell import Simulator
 
 
 def main(settings: RunSettings) -> int:
@@ -36,6 +40,32 @@ def _logging(verbose: int) -> None:
     logging.basicConfig(level=level, format="pppbridge: %(message)s", stream=sys.stderr)
     if verbose < 2:
         logging.getLogger("pppbridge.ppp").setLevel(logging.INFO)
+
+
+async def start_simulator(
+    settings: RunSettings, say: Callable[[str], None]
+) -> tuple[Simulator, RunSettings]:
+    """The built-in simulator on a new pty, and the settings with that pty as the device.
+    The caller closes it."""
+    from .simulator.shell import Simulator
+
+    assert settings.simulator is not None
+    simulator = Simulator(settings.simulator, out=io.StringIO(), err=io.StringIO())
+    try:
+        await simulator.start()
+    except BaseException:
+        await simulator.close()
+        raise
+    network = (
+        "its network in a namespace of its own"
+        if simulator.status().get("network") == "namespace"
+        else "its hosts answered in-process"
+    )
+    say(
+        f"no --device: the built-in simulator plays a {settings.simulator.profile} modem "
+        f"on {simulator.device}, {network}"
+    )
+    return simulator, with_device(settings, simulator.device)
 
 
 async def run(settings: RunSettings, out: TextIO) -> int:
@@ -59,15 +89,8 @@ async def run(settings: RunSettings, out: TextIO) -> int:
     simulator = None
     try:
         if settings.simulator is not None:
-            from .simulator.shell import Simulator
-
-            simulator = Simulator(settings.simulator, out=io.StringIO(), err=io.StringIO())
-            await simulator.start()
-            settings = with_device(settings, simulator.device)
-            network = simulator.status().get("network", "")
-            writer.line(
-                f"pppbridge: no --device: the built-in simulator plays a "
-                f"{settings.simulator.profile} modem on {simulator.device} ({network})"
+            simulator, settings = await start_simulator(
+                settings, lambda text: writer.line(f"pppbridge: {text}")
             )
         supervisor = Supervisor(
             settings, lambda text: writer.line(f"pppbridge: {text}"), stopping=stopping

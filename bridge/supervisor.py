@@ -114,6 +114,9 @@ class Supervisor:
         """Set by the first stop signal: finish the call politely, then end."""
         self.hurry = asyncio.Event()
         """Set by a second stop signal: skip the politeness, restore and end."""
+        self.ready = asyncio.Event()
+        """Set while the link is up and configured ("ready" was said); cleared when it
+        goes down."""
         self.reconnects = 0
         self._rng = rng or random.SystemRandom()
         self._loop = asyncio.get_running_loop()
@@ -270,6 +273,7 @@ class Supervisor:
             session.ipv4_said = session.ipv6_said = False
         elif isinstance(event, LinkDown):
             session.down = event
+            self.ready.clear()
 
     def _link_up(self, info: LinkInfo, session: _Session) -> None:
         if info.local_ipv4 is not None and not session.ipv4_said:
@@ -311,6 +315,7 @@ class Supervisor:
                 session.ready_timer = self._loop.call_later(IPV6_PATIENCE, self._ipv6_slow, session)
             return
         session.ready_said = True
+        self.ready.set()
         if session.ready_timer is not None:
             session.ready_timer.cancel()
         target = self.settings.try_target or (str(info.peer_ipv4) if info.peer_ipv4 else None)

@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bridge.data_plane import BACKLOG_HIGH, DataPlane
-from bridge.pump import LinkPump
 from bridge.simulator.hosts import LocalResponder
 from bridge.simulator.plan import DEFAULT_PLAN
 from bridge.tun import TunDevice, netlink
@@ -24,6 +23,7 @@ from netstack.config import LinkConfig, Role
 from netstack.events import DeliverPacket, LinkDown, LinkUp, Output
 from netstack.link import Link
 from netstack.ra import build_router_solicitation, is_router_advertisement, link_local_address
+from tests.link_pump import LinkPump
 from tests.test_tun import Namespace, namespace, needs_root
 
 __all__ = ["namespace"]  # the fixture, used by name

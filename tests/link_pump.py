@@ -1,4 +1,5 @@
-"""The one pump between a serial file descriptor and a pure ``netstack.link.Link``.
+"""A minimal pump between a serial file descriptor and a pure ``netstack.link.Link``, for
+tests that need a far end on a real pty (the product's pump is ``bridge.data_plane``).
 
 Input -> outputs -> re-arm the single timer: bytes read from the line go to
 ``receive_bytes``; ``WriteSerial`` output is written (buffered, non-blocking), every other
