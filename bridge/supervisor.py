@@ -232,7 +232,9 @@ class Supervisor:
         hurry = asyncio.ensure_future(self.hurry.wait())
         down = asyncio.ensure_future(plane.wait_down())
         try:
-            await asyncio.wait({hurry, down}, timeout=TERMINATE_WAIT)
+            await asyncio.wait(
+                {hurry, down}, timeout=TERMINATE_WAIT, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             hurry.cancel()
             down.cancel()
