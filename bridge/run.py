@@ -36,8 +36,11 @@ def main(settings: RunSettings) -> int:
 
 
 def _logging(verbose: int) -> None:
-    level = logging.DEBUG if verbose >= 1 else logging.WARNING
-    logging.basicConfig(level=level, format="pppbridge: %(message)s", stream=sys.stderr)
+    """Our own loggers only (``pppbridge.*``): -v the AT dialogue, -vv PPP as well;
+    libraries' debug output is never shown."""
+    logging.basicConfig(level=logging.WARNING, format="pppbridge: %(message)s", stream=sys.stderr)
+    for name in ("pppbridge", "bridge"):  # our named loggers, and our modules' own
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose >= 1 else logging.WARNING)
     if verbose < 2:
         logging.getLogger("pppbridge.ppp").setLevel(logging.INFO)
 

@@ -59,6 +59,8 @@ class ModemProfile:
     """A command whose reply tells the firmware edition (``editions``)."""
     editions: tuple[tuple[str, str], ...] = ()
     """(pattern in that reply, what it means)."""
+    sim: bool = True
+    """Whether there is a SIM to check (``AT+CPIN?``); False for a plain V.250 modem."""
 
 
 STANDARD_AUTH = AuthCommand(
@@ -201,8 +203,19 @@ UBLOX = replace(
     auth=replace(UBLOX_R5.auth, template='AT+UAUTHREQ={cid},{auth},"{password}","{user}"'),
 )
 
+V250 = replace(
+    GENERIC,
+    name="v250",
+    description="a line that speaks only V.250 (AT, ATD): a dial-up modem, or a test "
+    "peer such as pppd behind a pty; no SIM, registration or signal to read",
+    iccid_command=None,
+    registration=(),
+    signal=(),
+    sim=False,
+)
+
 PROFILES: Mapping[str, ModemProfile] = MappingProxyType(
-    {p.name: p for p in (GENERIC, SEQUANS, TELIT, QUECTEL, UBLOX_R5, UBLOX)}
+    {p.name: p for p in (GENERIC, SEQUANS, TELIT, QUECTEL, UBLOX_R5, UBLOX, V250)}
 )
 """By name; identification tries them in this order (SARA-R5 before any u-blox)."""
 

@@ -369,6 +369,8 @@ def bring_up_script(profile: ModemProfile, settings: ModemSettings) -> tuple[Cha
 
 def _sim_chats(profile: ModemProfile, settings: ModemSettings) -> list[Chat]:
     timeout = settings.command_timeout
+    if not profile.sim:
+        return []
     chats = [
         Chat(
             Step.SIM,
@@ -437,5 +439,6 @@ def _registration_chats(profile: ModemProfile, settings: ModemSettings) -> list[
                 label="poll" if index == 0 else "",
             )
         )
-    chats.append(Chat(Step.REGISTER, None, _registration_verdict))
+    if profile.registration:
+        chats.append(Chat(Step.REGISTER, None, _registration_verdict))
     return chats
