@@ -9,6 +9,7 @@ from pathlib import Path
 
 from netstack.errors import UsageError
 
+from .errors import HostSetupError
 from .modem import PROFILES, ModemSettings
 from .netconfig import DEFAULT_METRIC, DEFAULT_STATE_DIR, HostSettings, parse_dns_mode, parse_route
 from .run_exit import EXIT_STATUS_HELP
@@ -193,14 +194,20 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
     routes = list(args.route)
     if simulated:  # the simulated network, and nothing of this host's own routing
         routes += [r for r in SIMULATED_ROUTES if r not in routes]
-    host = HostSettings(
-        ifname=args.interface,
-        state_dir=Path(args.state_dir),
-        metric=int(number(args.metric, "--metric", high=0xFFFFFFFF, whole=True)),
-        default_route=not (args.no_default_route or simulated),
-        routes=tuple(parse_route(r) for r in routes),
-        dns=parse_dns_mode(args.dns) if args.dns else parse_dns_mode("none") if simulated else None,
-    )
+    try:
+        dns = (
+            parse_dns_mode(args.dns) if args.dns else parse_dns_mode("none") if simulated else None
+        )
+        host = HostSettings(
+            ifname=args.interface,
+            state_dir=Path(args.state_dir),
+            metric=int(number(args.metric, "--metric", high=0xFFFFFFFF, whole=True)),
+            default_route=not (args.no_default_route or simulated),
+            routes=tuple(parse_route(r) for r in routes),
+            dns=dns,
+        )
+    except HostSetupError as exc:  # a bad --route, --dns or --interface: the user's mistake
+        raise UsageError(str(exc)) from None
     baud = int(number(args.baud, "--baud", whole=True))
     if baud not in BAUD_RATES:
         raise UsageError(f"--baud {baud}: choose one of {', '.join(map(str, BAUD_RATES))}")
