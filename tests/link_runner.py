@@ -26,6 +26,8 @@ from netstack.events import DeliverPacket, WriteSerial
 
 RECENT = 12
 """How many of the last events a timeout message shows."""
+LAST_READ = 80
+"""How many of the last bytes read a timeout message shows."""
 CHECK_INTERVAL = 0.2
 """How often ``pump_until`` looks at a condition outside the link: a polling period."""
 
@@ -54,6 +56,8 @@ class LinkRunner:
         """Every DeliverPacket's IP packet, in order."""
         self.bytes_written = 0
         self.bytes_read = 0
+        self.last_read = b""
+        """The last ``LAST_READ`` bytes read from the port, for failure messages."""
         self._cursor = {"event": 0, "packet": 0}
         """Where run_until (events) and wait_packet (packets) look from next."""
 
@@ -138,7 +142,8 @@ class LinkRunner:
         return (
             f"{len(self.events)} events, {len(self.packets)} packets, "
             f"{self.bytes_read} bytes read, {self.bytes_written} written; "
-            f"statistics {stats() if stats else 'n/a'}; recent events:\n  {recent}"
+            f"statistics {stats() if stats else 'n/a'}; last bytes read "
+            f"{self.last_read!r}; recent events:\n  {recent}"
         )
 
     # --- the pump ---
@@ -160,6 +165,7 @@ class LinkRunner:
 
     def _receive(self, data: bytes, now: float) -> None:
         self.bytes_read += len(data)
+        self.last_read = (self.last_read + data)[-LAST_READ:]
         self._apply(self.link.receive_bytes(data, now))
 
     def _apply(self, outputs: list[Any]) -> None:

@@ -338,13 +338,13 @@ class PppdVm:
         "waiting for AT commands" comes after its last CONNECT. Until then, after a call,
         ttyS1 may still be closed (pppd exiting, the loop not back yet), and what the
         host sends is lost; ``NO CARRIER`` is written just before that line."""
-        ready = READY_LINES["server"].encode()
+        self._poll(self.is_in_command_mode, timeout, "the modem loop back in command mode")
 
-        def idle() -> bool:
-            log = self.console_log_bytes()
-            return log.rfind(ready) > log.rfind(b"pppd-vm: modem: CONNECT,")
-
-        self._poll(idle, timeout, "the modem loop back in command mode")
+    def is_in_command_mode(self) -> bool:
+        """Server mode: whether the console log's last "waiting for AT commands" comes
+        after its last CONNECT (see ``wait_command_mode``)."""
+        log = self.console_log_bytes()
+        return log.rfind(READY_LINES["server"].encode()) > log.rfind(b"pppd-vm: modem: CONNECT,")
 
     def wait_chat_gone(self, timeout: float = CHAT_GONE) -> None:
         """Killing pppd (hangup, mode switch) leaves its connect script running: chat
