@@ -165,15 +165,18 @@ class Supervisor:
             self.host.withdraw()
             await self._hook(self.settings.down_script)
             if not self.hurry.is_set() and port.exists():
-                await hang_up(port)
+                await self._unless_stopped(hang_up(port), self.hurry)  # a second signal cuts it
             self._link_ended(down, lasted)
         finally:
             port.close()
 
-    async def _unless_stopped(self, work: Awaitable[T]) -> T | None:
-        """``work``'s result, or None when a stop came first (``work`` is cancelled)."""
+    async def _unless_stopped(
+        self, work: Awaitable[T], stop_event: asyncio.Event | None = None
+    ) -> T | None:
+        """``work``'s result, or None when a stop (``stop_event``, by default the first
+        stop signal) came first (``work`` is cancelled)."""
         task = asyncio.ensure_future(work)
-        stop = asyncio.ensure_future(self.stopping.wait())
+        stop = asyncio.ensure_future((stop_event or self.stopping).wait())
         try:
             await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
         finally:
