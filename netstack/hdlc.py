@@ -244,6 +244,13 @@ class Deframer:
         """The raw bytes after the last flag, not yet part of a frame."""
         return bytes(self._tail)
 
+    def pending_length(self) -> int:
+        return len(self._tail)
+
+    def pending_suffix(self, size: int) -> bytes:
+        """The last ``size`` (or fewer) of ``pending()``, without copying the rest."""
+        return bytes(self._tail[-size:])
+
     def reset(self) -> None:
         """Forget the partial frame and hunt for a flag again; counters are kept."""
         self._tail.clear()

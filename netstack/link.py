@@ -72,6 +72,13 @@ _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 # A modem that drops the call prints this after the last frame (V.250 result code).
 _NO_CARRIER = re.compile(rb"[\r\n]*NO CARRIER[\r\n]*")
+# The same text after part of a frame: the modem hung up in the middle of one.
+_NO_CARRIER_AFTER_DATA = re.compile(rb"[\r\n]NO CARRIER[\r\n]+\Z")
+NO_CARRIER_CONFIRM = 0.5
+"""Seconds with nothing more read after ``<part of a frame>\r\nNO CARRIER\r\n`` before it
+counts as the modem's result code: the same octets could be data in a frame whose rest
+is still on its way (with ACCM 0, CR and LF travel unescaped), and a frame's rest follows
+within milliseconds, while after NO CARRIER a modem sends nothing."""
 # IP protocol -> the NCP that opens it.
 _CONTROL_OF: dict[int, int] = {Protocol.IPV4: Protocol.IPCP, Protocol.IPV6: Protocol.IPV6CP}
 _NEGOTIATING = (State.REQ_SENT, State.ACK_RCVD, State.ACK_SENT)
@@ -138,6 +145,7 @@ class Link:
         self._heard_lcp = False
         self._peer_terminated = False
         self._peer_reason = ""
+        self._no_carrier_at: float | None = None
         self._rejected: set[int] = set()
         self._lcp_identifier = rng.randrange(256)  # for the LCP packets the link sends
         self._drops: Counter[str] = Counter()
@@ -179,10 +187,20 @@ class Link:
                 self._out.append(DeliverPacket(info))
             else:
                 self._receive_other(protocol, info, now)
-        if len(tail := self._deframer.pending()) < 64 and _NO_CARRIER.fullmatch(tail):
+        self._check_no_carrier(now)
+        return self._take()
+
+    def _check_no_carrier(self, now: float) -> None:
+        """V.250 5.7.1: after a call the modem prints NO CARRIER; PPP has no word for it."""
+        self._no_carrier_at = None
+        tail = self._deframer.pending_suffix(32)
+        if b"NO CARRIER" not in tail:
+            return
+        if self._deframer.pending_length() == len(tail) and _NO_CARRIER.fullmatch(tail):
             self._deframer.reset()
             self._lower_down(now, "the modem said NO CARRIER")
-        return self._take()
+        elif _NO_CARRIER_AFTER_DATA.search(tail):
+            self._no_carrier_at = now + NO_CARRIER_CONFIRM
 
     def send_packet(self, packet: bytes, now: float) -> list[Output]:
         """An IPv4 or IPv6 packet from the host, to send to the peer."""
@@ -220,13 +238,17 @@ class Link:
         return self._take()
 
     def next_deadline(self) -> float | None:
-        times = [self._lcp.deadline, self._keepalive.deadline]
+        times = [self._lcp.deadline, self._keepalive.deadline, self._no_carrier_at]
         times += [ncp.deadline for ncp in self._ncps.values()]
         times += [auth.next_deadline() for auth in self._auth]
         pending = [t for t in times if t is not None]
         return min(pending) if pending else None
 
     def handle_timer(self, now: float) -> list[Output]:
+        if self._no_carrier_at is not None and now >= self._no_carrier_at:
+            self._no_carrier_at = None
+            self._deframer.reset()
+            self._lower_down(now, "the modem said NO CARRIER in the middle of a frame")
         self._apply(self._lcp.handle_timer(now), now)
         for ncp in self._ncps.values():
             self._apply(ncp.handle_timer(now), now)

@@ -12,11 +12,12 @@ from netstack.auth import ChapServer
 from netstack.config import AuthProtocol, LinkConfig
 from netstack.events import Authenticated, DownReason, LcpUp, LinkDown, LinkUp
 from netstack.fsm import State, Timers
+from netstack.hdlc import Framer
 from netstack.link import Phase
 from netstack.numbers import ChapCode, Code, Protocol
 from netstack.packet import ControlPacket, emit_options, parse_options
 from netstack.secret import Secret
-from tests.link_pair import Pair, answering_config
+from tests.link_pair import A4, Pair, answering_config
 from tests.scripted_peer import ScriptedPeer
 
 MRU_1400 = b"\x01\x04\x05\x78"
@@ -269,3 +270,44 @@ def test_lcp_up_and_authenticated_are_reported_in_order() -> None:
     assert kinds[:4] == ["LcpUp", "Authenticated", "LinkUp", "LinkUp"]
     assert pair.events_of(pair.client, LcpUp) == [LcpUp(mru=1400, mtu=1500)]
     assert pair.events_of(pair.client, Authenticated) == [Authenticated(("CHAP-MD5",))]
+
+
+def _opened_peer() -> tuple[ScriptedPeer, bytes]:
+    config = LinkConfig(ipv6=False, request_dns=False, local_ipv4=A4("203.0.113.10"))
+    peer = ScriptedPeer(config)
+    peer.open_lcp()
+    request = peer.control(peer.sent, Protocol.IPCP)[-1]
+    peer.reply(Protocol.IPCP, Code.CONFIGURE_ACK, request.identifier, request.data)
+    peer.reply(Protocol.IPCP, Code.CONFIGURE_REQUEST, 0x60, b"\x03\x06\xcb\x00\x71\x01")
+    assert peer.link.ipv4_ready
+    packet = bytes(IP(src="203.0.113.1", dst="203.0.113.10") / UDP() / b"\r\nNO CARRIER\r\n")
+    return peer, packet
+
+
+def test_no_carrier_after_a_cut_frame_is_carrier_lost() -> None:
+    """The modem hung up in the middle of a frame: '<half a frame>\\r\\nNO CARRIER\\r\\n'
+    and then nothing. Once a moment passes with nothing more, the carrier is lost."""
+    peer, packet = _opened_peer()
+    frame = Framer(accm=0).encode(Protocol.IPV4, packet)
+    cut = frame[: len(frame) // 2] + b"\r\nNO CARRIER\r\n"
+    peer.take(peer.link.receive_bytes(cut, peer.now))
+    assert not peer.events_of(LinkDown)  # not yet: it could be data
+    peer.advance(0.4)
+    assert not peer.events_of(LinkDown)
+    peer.advance(0.2)
+    down = peer.events_of(LinkDown)
+    assert down and down[0].reason == DownReason.CARRIER_LOST  # type: ignore[attr-defined]
+
+
+def test_no_carrier_text_inside_a_frame_cut_between_reads_is_data() -> None:
+    """The same octets as data: the frame's rest comes in the next read, soon."""
+    peer, packet = _opened_peer()
+    frame = Framer(accm=0).encode(Protocol.IPV4, packet)
+    at = frame.index(b"\r\nNO CARRIER\r\n") + len(b"\r\nNO CARRIER\r\n")
+    out = peer.link.receive_bytes(frame[:at], peer.now)
+    peer.take(out)
+    peer.advance(0.01)
+    delivered = [o for o in peer.link.receive_bytes(frame[at:], peer.now)]
+    peer.advance(5.0)
+    assert not peer.events_of(LinkDown)
+    assert [o.data for o in delivered if hasattr(o, "data")] == [packet]
