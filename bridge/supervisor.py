@@ -152,6 +152,10 @@ class Supervisor:
                 )
             except BringUpError as exc:
                 self._bring_up_failed(exc, port)
+                if exc.failure.kind is FailureKind.NOT_ANSWERING:
+                    # A modem still in a data call (a bridge killed mid-call on a line whose
+                    # DTR it ignores or lacks) takes AT for data: escape, hang up, try again.
+                    await self._unless_stopped(hang_up(port))
                 return
             except OSError as exc:  # the line itself failed (unplugged mid-way)
                 self._count_failure(RunExit.MAXFAIL, f"the modem's line failed: {exc}")
