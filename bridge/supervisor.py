@@ -145,6 +145,8 @@ class Supervisor:
 
     async def _one_call(self) -> None:
         port = await self._open_port()
+        if port is None:
+            return  # stopped while waiting for the device
         try:
             try:
                 dialled = await self._unless_stopped(
@@ -191,7 +193,8 @@ class Supervisor:
                     await task
         return None if task.cancelled() else task.result()
 
-    async def _open_port(self) -> SerialPort:
+    async def _open_port(self) -> SerialPort | None:
+        """The port, once it opens; None if a stop came while waiting for it."""
         device = self.settings.serial.device
         while True:
             try:
@@ -202,7 +205,7 @@ class Supervisor:
                 self.say(f"waiting for {device} to come back ({exc})")
                 if not await wait_for_device(device, self.stopping, timeout=MAX_BACKOFF):
                     if self.stopping.is_set():
-                        raise RunEnded(RunExit.STOPPED, "") from None
+                        return None
 
     @property
     def _had_device(self) -> bool:
