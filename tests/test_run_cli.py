@@ -194,5 +194,5 @@ def test_user_without_permission_for_the_tun(cli_namespace: TestNamespace, pty: 
     lines = done.stderr.splitlines()
     assert done.returncode == 2, done.stderr
     assert len(lines) == 1 and lines[0].startswith("pppbridge run: error: "), done.stderr
-    assert "/dev/net/tun" in lines[0] and "internal error" not in lines[0]
+    assert "no permission" in lines[0] and "internal error" not in lines[0]
     assert cli_namespace.state().empty and left == []
