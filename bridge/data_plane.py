@@ -63,6 +63,7 @@ class DataPlane:
         self._timer: asyncio.TimerHandle | None = None
         self._deadline: float | None = None
         self._down = asyncio.Event()
+        self._finished = asyncio.Event()
         self._running = False
         os.set_blocking(serial_fd, False)  # a blocking write would stop the whole loop
 
@@ -90,6 +91,10 @@ class DataPlane:
     async def wait_down(self) -> None:
         await self._down.wait()
 
+    async def wait_finished(self) -> None:
+        """Until the link is down and its Terminate exchange over (``Link.finished``)."""
+        await self._finished.wait()
+
     @property
     def is_down(self) -> bool:
         return self._down.is_set()
@@ -108,6 +113,7 @@ class DataPlane:
             self._timer.cancel()
             self._timer = None
         self._down.set()
+        self._finished.set()
 
     # ------------------------------------------------------------------- inputs
     def _serial_readable(self) -> None:
@@ -163,6 +169,8 @@ class DataPlane:
                 self._on_event(output)
                 if isinstance(output, LinkDown):
                     self._down.set()
+        if self.link.finished:
+            self._finished.set()
         self._rearm()
 
     def _rearm(self) -> None:

@@ -36,13 +36,11 @@ def main(settings: RunSettings) -> int:
 
 
 def _logging(verbose: int) -> None:
-    """Our own loggers only (``pppbridge.*``): -v the AT dialogue, -vv PPP as well;
-    libraries' debug output is never shown."""
+    """Our own loggers only (``pppbridge.*`` and ``bridge.*``): -v the AT dialogue and
+    what is changed on the host; libraries' debug output is never shown."""
     logging.basicConfig(level=logging.WARNING, format="pppbridge: %(message)s", stream=sys.stderr)
     for name in ("pppbridge", "bridge"):  # our named loggers, and our modules' own
         logging.getLogger(name).setLevel(logging.DEBUG if verbose >= 1 else logging.WARNING)
-    if verbose < 2:
-        logging.getLogger("pppbridge.ppp").setLevel(logging.INFO)
 
 
 async def start_simulator(

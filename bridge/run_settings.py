@@ -167,7 +167,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--sim-messy", action="store_true", help="the simulator behaves like messy field logs"
     )
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="-v: the AT dialogue; -vv: PPP too"
+        "-v", "--verbose", action="count", default=0, help="show the AT dialogue and host changes"
     )
 
 

@@ -130,6 +130,8 @@ def check_device(device: str) -> None:
 
 def _open_error(device: str, exc: serial.SerialException) -> str:
     code = getattr(exc, "errno", None)
+    if code == errno.ENOTTY or "Inappropriate ioctl" in str(exc):
+        return f"{device}: not a terminal; give the modem's serial port (a tty device)"
     if code == errno.EACCES:
         return (
             f"{device}: permission denied; run as root or add this user to the device's "

@@ -69,9 +69,9 @@ STABLE_SESSION = 60.0
 MAX_BACKOFF = 120.0
 """The longest wait between two dials."""
 TERMINATE_WAIT = 4.0
+"""How long LCP's Terminate exchange may take on the way out (pppd waits 3 s x 2)."""
 IPV6_PATIENCE = 5.0
 """Seconds after IPv4 is up that "ready" waits for IPv6's global address at most."""
-"""How long LCP's Terminate exchange may take on the way out (pppd waits 3 s x 2)."""
 _FATAL = {
     FailureKind.SIM: RunExit.SIM,
     FailureKind.REGISTRATION_DENIED: RunExit.REGISTRATION,
@@ -240,14 +240,14 @@ class Supervisor:
         """LCP Terminate-Request, and its Ack awaited a little (a second signal skips it)."""
         plane.close("pppbridge is stopping")
         hurry = asyncio.ensure_future(self.hurry.wait())
-        down = asyncio.ensure_future(plane.wait_down())
+        finished = asyncio.ensure_future(plane.wait_finished())
         try:
             await asyncio.wait(
-                {hurry, down}, timeout=TERMINATE_WAIT, return_when=asyncio.FIRST_COMPLETED
+                {hurry, finished}, timeout=TERMINATE_WAIT, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
             hurry.cancel()
-            down.cancel()
+            finished.cancel()
 
     def _link_config(self) -> LinkConfig:
         s = self.settings

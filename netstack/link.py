@@ -162,6 +162,12 @@ class Link:
         return self._ipv4_open
 
     @property
+    def finished(self) -> bool:
+        """The session is over and so is LCP's Terminate exchange (Terminate-Ack received,
+        or Max-Terminate retransmissions timed out): nothing more will be sent."""
+        return self._ended and self._lcp.state not in (State.CLOSING, State.STOPPING)
+
+    @property
     def ipv6_ready(self) -> bool:
         """IPV6CP is Opened: IPv6 packets flow."""
         return self._ipv6_open

@@ -178,3 +178,16 @@ def test_carrier_loss_ends_the_plane(namespace: Namespace) -> None:
         assert down and "serial line" in down[0].detail
 
     run(namespace, scenario)
+
+
+def test_close_waits_for_the_terminate_ack(namespace: Namespace) -> None:
+    """LinkDown comes at once on close; the Terminate exchange ends when the Ack comes."""
+
+    async def scenario(bridge: Bridge) -> None:
+        bridge.plane.close("bye")
+        assert bridge.plane.is_down and not bridge.plane.link.finished
+        await asyncio.wait_for(bridge.plane.wait_finished(), TIMEOUT)
+        assert bridge.peer.link.statistics().frames_out > 0
+        assert any(isinstance(e, LinkDown) for e in bridge.events)
+
+    run(namespace, scenario)

@@ -58,11 +58,16 @@ def number(
         raise UsageError(f"{name} must be a whole number, not {value!r}")
     if result < low:
         raise UsageError(
-            f"{name} cannot be negative" if low == 0 else f"{name} must be at least {low:g}"
+            f"{name} cannot be negative" if low == 0 else f"{name} must be at least {_shown(low)}"
         )
     if result > high:
-        raise UsageError(f"{name} must be between {low:g} and {high:g}")
+        raise UsageError(f"{name} must be between {_shown(low)} and {_shown(high)}")
     return result
+
+
+def _shown(bound: float) -> str:
+    """A bound as a person writes it: 4294967295, not 4.29497e+09."""
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
 
 
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
