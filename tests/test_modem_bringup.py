@@ -146,10 +146,19 @@ def test_profile_override_wins_over_identification() -> None:
     assert modem_pair.sent("AT+CGAUTH=") and not modem_pair.sent("AT#PDPAUTH")
 
 
-def test_no_authentication_clears_it() -> None:
-    modem_pair = bring_up(SimSettings(profile="ublox"), ModemSettings(apn="internet"))
+def test_auth_none_asked_clears_it() -> None:
+    settings = ModemSettings.from_options(apn="internet", auth="none")
+    modem_pair = bring_up(SimSettings(profile="ublox"), settings)
     assert modem_pair.sent("AT+UAUTHREQ") == ["AT+UAUTHREQ=1,0"]
     assert modem_pair.modem.contexts[1].auth == "none"
+
+
+def test_nothing_asked_leaves_the_modems_authentication_alone() -> None:
+    """No --auth, no user, no password: the context's authentication is not written (it
+    may hold credentials set with the vendor's tool)."""
+    modem_pair = bring_up(SimSettings(profile="ublox"), ModemSettings(apn="internet"))
+    assert modem_pair.sent("AT+UAUTH") == []
+    assert isinstance(modem_pair.result, Dialled)
 
 
 # --- PDP context ------------------------------------------------------------------------

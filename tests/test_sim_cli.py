@@ -454,3 +454,29 @@ def test_a_line_feed_never_breaks_the_next_command(port: serial.Serial, ending: 
     port.write(b"AT" + ending)
     read_until(port, b"OK\r\n", 10)
     assert at_command(port, "AT") == ["OK"]
+
+
+def test_a_client_that_never_reads_cannot_grow_the_simulator() -> None:
+    """Output for a client that does not read is bounded (MAX_QUEUED), counted, dropped."""
+    import asyncio as aio
+    import os as _os
+    import random as _random
+    import tty as _tty
+
+    from bridge.simulator.line_io import MAX_QUEUED, PacedLine
+
+    async def main() -> tuple[int, int]:
+        controller, device = _os.openpty()
+        _tty.setraw(controller)
+        line = PacedLine(controller, lambda data: None, lambda why: None, _random.Random(1))
+        try:
+            for _ in range(3 * MAX_QUEUED // 4096):
+                line.write(bytes(4096))
+            return line._queued, line.overflow
+        finally:
+            line.close()
+            _os.close(controller)
+            _os.close(device)
+
+    queued, overflow = aio.run(main())
+    assert queued <= MAX_QUEUED and overflow >= MAX_QUEUED

@@ -354,7 +354,8 @@ def bring_up_script(profile: ModemProfile, settings: ModemSettings) -> tuple[Cha
             when=_context_differs,
         )
     )
-    chats.append(_auth_chat(profile, settings))
+    if settings.sets_authentication:  # else the modem's own setting stays as it is
+        chats.append(_auth_chat(profile, settings))
     chats += _registration_chats(profile, settings)
     for command in profile.signal:
         parse = SIGNAL_PARSERS.get(command)

@@ -100,6 +100,12 @@ class ModemSettings:
             raise UsageError("sync_attempts must be a whole number from 1 to 100")
 
     @property
+    def sets_authentication(self) -> bool:
+        """Whether the bring-up writes the context's authentication at all: not when
+        nothing was asked and there is nothing to give (the modem's setting stays)."""
+        return self.auth is not None or bool(self.user or self.password)
+
+    @property
     def authentication(self) -> AuthMode:
         """``auth``, with None resolved (see its docstring)."""
         if self.auth is not None:

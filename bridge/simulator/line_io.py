@@ -28,6 +28,11 @@ _READ_SIZE = 65536
 _PACE_CHUNK = 64
 """Bytes released at a time when throttled, so a long frame trickles out as on a UART."""
 MESSY_GAP = (0.002, 0.015)
+MAX_QUEUED = 1 << 20
+"""Bytes waiting for the line at most: beyond, what the modem writes is dropped and
+counted, as a UART's buffer overflows, so a client that never reads (or a pty put back
+in echo mode, which loops every echo back in) cannot make the simulator grow without
+bound."""
 """Seconds between the pieces of a split reply in ``--messy`` mode."""
 
 
@@ -140,6 +145,9 @@ class PacedLine:
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
         self.bytes_in = self.bytes_out = 0
+        self.overflow = 0
+        """Bytes dropped because ``MAX_QUEUED`` were already waiting."""
+        self._queued = 0
         os.set_blocking(fd, False)
         self._loop.add_reader(fd, self._readable)
 
@@ -151,6 +159,10 @@ class PacedLine:
             self._timer.cancel()
 
     def write(self, data: bytes) -> None:
+        if self._queued + len(data) > MAX_QUEUED:
+            self.overflow += len(data)
+            return
+        self._queued += len(data)
         now = self._loop.time()
         pieces = self._split(data) if self.messy and b"\x7e" not in data else [data]
         at = max(now, self._out[-1][0]) if self._out else now
@@ -193,9 +205,11 @@ class PacedLine:
                 written = 0
             except OSError as exc:
                 self._out.clear()
+                self._queued = 0
                 self._on_error(f"write failed: {exc.strerror}")
                 return
             self.bytes_out += written
+            self._queued -= written
             if written < len(chunk):
                 self._out[0] = (at, chunk[written:])
                 if not self._writing:
