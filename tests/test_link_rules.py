@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import struct
 
+import pytest
 from scapy.layers.inet import IP, UDP
 
 from netstack import hdlc_reference as reference
@@ -311,3 +312,14 @@ def test_no_carrier_text_inside_a_frame_cut_between_reads_is_data() -> None:
     peer.advance(5.0)
     assert not peer.events_of(LinkDown)
     assert [o.data for o in delivered if hasattr(o, "data")] == [packet]
+
+
+@pytest.mark.parametrize("auth", [AuthProtocol.PAP, AuthProtocol.CHAP_MD5])
+def test_no_credentials_answers_with_an_empty_name_and_secret(auth: AuthProtocol) -> None:
+    """A modem that asks for PAP or CHAP while none are configured (its network side
+    authenticates with +CGAUTH; seen with a Quectel BG96 NB-IoT profile) gets an empty
+    name and secret, where pppd refuses ("No auth is possible")."""
+    pair = Pair(LinkConfig(), answering_config(require_auth=auth, secrets={"": Secret("")}))
+    pair.start()
+    assert pair.run_until(lambda: bool(pair.events_of(pair.client, LinkUp)))
+    assert pair.events_of(pair.client, Authenticated) == [Authenticated((auth.value,))]
