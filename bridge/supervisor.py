@@ -39,7 +39,12 @@ from netstack.events import (
     Output,
 )
 from netstack.link import Link
-from netstack.ra import build_router_solicitation, link_local_address, parse_router_advertisement
+from netstack.ra import (
+    RouterAdvertisement,
+    build_router_solicitation,
+    link_local_address,
+    parse_router_advertisement,
+)
 
 from .data_plane import DataPlane
 from .device_watch import wait_for_device
@@ -70,6 +75,9 @@ MAX_BACKOFF = 120.0
 """The longest wait between two dials."""
 TERMINATE_WAIT = 4.0
 """How long LCP's Terminate exchange may take on the way out (pppd waits 3 s x 2)."""
+RA_REFRESH = 60.0
+"""An RA identical to the last one applied is applied again only after this many seconds
+(its lifetimes restart then); RAs repeat every few minutes, or on every solicitation."""
 IPV6_PATIENCE = 5.0
 """Seconds after IPv4 is up that "ready" waits for IPv6's global address at most."""
 _FATAL = {
@@ -125,6 +133,7 @@ class Supervisor:
         self._session: _Session | None = None
         self._failures = 0
         self._silent_bring_ups = 0
+        self._last_ra: tuple[RouterAdvertisement, float] | None = None
 
     # ------------------------------------------------------------------ the loop
     async def run(self) -> None:
@@ -216,6 +225,7 @@ class Supervisor:
         """PPP over the line until the link goes down (or a stop ends it politely)."""
         assert self._tun is not None
         self._session = _Session(self._loop.time())
+        self._last_ra = None  # a new call: the host's IPv6 was withdrawn with the last one
         link = Link(self._link_config(), random.SystemRandom())
         plane = DataPlane(link, port.fileno(), self._tun, self._on_event, self._on_ra)
         self._plane = plane
@@ -309,6 +319,11 @@ class Supervisor:
             if self._plane is not None:
                 self._plane.drops["bad_router_advertisement"] += 1
             return
+        now = self._loop.time()
+        if self._last_ra is not None and self._last_ra[0] == ra:
+            if now - self._last_ra[1] < RA_REFRESH:
+                return  # the same news again (an answer to someone's solicitation)
+        self._last_ra = (ra, now)
         before = set(self.host.ipv6_globals)
         added = [a for a in self.host.apply_router_advertisement(ra) if a not in before]
         for address in added:

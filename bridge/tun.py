@@ -139,6 +139,8 @@ class TunDevice:
                 ipr.link("set", index=self.ifindex, mtu=mtu, state="up")
 
         netlink(apply, doing=f"configure {self.name}")
+        if self.created:
+            _refuse_router_advertisements(self.name)
 
     def read_batch(self, max_packets: int) -> list[bytes]:
         """Up to ``max_packets`` packets that are waiting, without blocking; [] if none.
@@ -177,6 +179,18 @@ class TunDevice:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _refuse_router_advertisements(name: str) -> None:
+    """accept_ra=0 on our TUN: the bridge handles the network's RAs itself (netconfig),
+    and a kernel that accepts them keeps sending Router Solicitations (RFC 7559: without
+    end), each answered by an RA that wakes the bridge. Best effort: /proc/sys is often
+    read-only in containers, and then only those wake-ups are lost."""
+    try:
+        with open(f"/proc/sys/net/ipv6/conf/{name}/accept_ra", "w") as setting:
+            setting.write("0")
+    except OSError:
+        pass
 
 
 def tun_setup(name: str, user: str | int, group: str | int | None = None) -> int:

@@ -142,6 +142,7 @@ class PacedLine:
         self._out: collections.deque[tuple[float, bytes]] = collections.deque()
         self._out_busy = self._in_busy = 0.0
         self._writing = False
+        self._flush_soon = False
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
         self.bytes_in = self.bytes_out = 0
@@ -172,7 +173,11 @@ class PacedLine:
             for chunk in self._paced(piece):
                 at, self._out_busy = self._release(at, len(chunk), self._out_busy)
                 self._out.append((at, chunk))
-        self._flush()
+        # Written at the end of this turn of the loop: the frames of every packet handled
+        # in it leave in one write (one system call, not one per frame).
+        if not self._flush_soon and not self._writing:
+            self._flush_soon = True
+            self._loop.call_soon(self._flush)
 
     def _split(self, data: bytes) -> list[bytes]:
         """Cut a reply anywhere: inside ``OK``, between CR and LF..."""
@@ -194,13 +199,17 @@ class PacedLine:
         return done, done
 
     def _flush(self) -> None:
+        self._flush_soon = False
         if self._closed:
             return
         now = self._loop.time()
-        while self._out and self._out[0][0] <= now:
-            at, chunk = self._out[0]
+        ready = []
+        while self._out and self._out[0][0] <= now and not (ready and self.messy):
+            ready.append(self._out.popleft()[1])  # messy: each piece a write of its own
+        if ready:
+            data = b"".join(ready)
             try:
-                written = os.write(self._fd, chunk)
+                written = os.write(self._fd, data)
             except BlockingIOError:
                 written = 0
             except OSError as exc:
@@ -210,13 +219,12 @@ class PacedLine:
                 return
             self.bytes_out += written
             self._queued -= written
-            if written < len(chunk):
-                self._out[0] = (at, chunk[written:])
+            if written < len(data):
+                self._out.appendleft((now, data[written:]))
                 if not self._writing:
                     self._writing = True
                     self._loop.add_writer(self._fd, self._writable)
                 return
-            self._out.popleft()
         if self._out:
             if self._timer is not None:
                 self._timer.cancel()

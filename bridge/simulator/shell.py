@@ -80,6 +80,7 @@ class Simulator:
         self._started = self._loop.time()
         self.modem = Modem(settings, plan, self._rng, self._started, capture=pcap is not None)
         self._timer: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None
         self._line: Line | None = None
         self._paced: PacedLine | None = None
         self._network: OperatorNetwork | None = None
@@ -240,17 +241,21 @@ class Simulator:
             self._fail(f"--pcap {self._pcap.path}: {os_error_text(exc)}")
 
     def _rearm(self) -> None:
+        """The one timer at the modem's next deadline; left alone when that did not
+        change (most packets change nothing: re-arming each one costs a heap push)."""
+        deadline = None if self._closing else self.modem.next_deadline()
+        if deadline == self._deadline and (self._timer is not None or deadline is None):
+            return
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._closing:
-            return
-        deadline = self.modem.next_deadline()
+        self._deadline = deadline
         if deadline is not None:
             self._timer = self._loop.call_at(deadline, self._expire)
 
     def _expire(self) -> None:
         self._timer = None
+        self._deadline = None
         self.apply(self.modem.handle_timer(self.now()))
 
     def _from_line(self, data: bytes) -> None:
