@@ -18,6 +18,7 @@ from .entry import (  # isort: skip
 )
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -90,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The command's name before argparse has run: a signal may come while it does.
     program = " ".join(["pppbridge", *[word for word in words if word in COMMANDS][:1]])
     try:
+        if words[:1] == ["run"]:
+            _run_again_without_secrets_in_the_command_line(words)
         args = build_parser().parse_args(words)
         return _dispatch(args)
     except SystemExit:
@@ -99,6 +102,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_status(program, exc, stopped_status=done)
     finally:
         settle_standard_output()
+
+
+def _run_again_without_secrets_in_the_command_line(words: list[str]) -> None:
+    """``pppbridge run --pin 1234``: exec ourselves with the PIN and password in the
+    environment instead (``run_settings.secrets_moved_to_environment``)."""
+    from .run_settings import secrets_moved_to_environment
+
+    moved = secrets_moved_to_environment(words)
+    if moved is None:
+        return
+    kept, environment = moved
+    os.execve(
+        sys.executable, [sys.executable, "-m", "bridge", *kept], {**os.environ, **environment}
+    )
 
 
 def _dispatch(args: Any) -> int:

@@ -27,6 +27,35 @@ as it passes. Without --device it runs against the built-in modem simulator."""
 SECRET_ENV = {"pin": "PPPBRIDGE_PIN", "password": "PPPBRIDGE_PASSWORD"}
 """Secrets may come from the environment instead of the command line, where other users
 could read them (/proc/PID/cmdline)."""
+_SECRET_SWITCHES = {"--pin": SECRET_ENV["pin"], "--password": SECRET_ENV["password"]}
+
+
+def secrets_moved_to_environment(words: list[str]) -> tuple[list[str], dict[str, str]] | None:
+    """``run``'s words with ``--pin``/``--password`` (and argparse's abbreviations of
+    them, ``--pass X``, ``--pin=X``) taken out, and the environment variables that carry
+    them instead; None when there are none. The caller runs itself again with those, so
+    that the command line every user can read (ps, /proc/PID/cmdline) never shows them
+    for longer than the start of the interpreter."""
+    kept: list[str] = []
+    moved: dict[str, str] = {}
+    index = 0
+    while index < len(words):
+        word = words[index]
+        name, equals, value = word.partition("=")
+        switch = next((s for s in _SECRET_SWITCHES if len(name) >= 4 and s.startswith(name)), None)
+        if switch is None or word == "--":
+            kept.append(word)
+        elif equals:
+            moved[_SECRET_SWITCHES[switch]] = value
+        elif index + 1 < len(words):
+            moved[_SECRET_SWITCHES[switch]] = words[index + 1]
+            index += 1
+        else:
+            kept.append(word)  # no value: argparse says so
+        index += 1
+    return (kept, moved) if moved else None
+
+
 SIMULATED_ROUTES = ("198.51.100.0/24", "2001:db8:1::/64")
 """The simulated operator network's hosts (``bridge.simulator.plan``), routed through the
 link instead of a default route: the built-in simulator never takes over this host."""

@@ -196,3 +196,25 @@ def test_user_without_permission_for_the_tun(cli_namespace: TestNamespace, pty: 
     assert len(lines) == 1 and lines[0].startswith("pppbridge run: error: "), done.stderr
     assert "no permission" in lines[0] and "internal error" not in lines[0]
     assert cli_namespace.state().empty and left == []
+
+
+def test_pin_and_password_never_stay_in_the_command_line(tmp_path: Path) -> None:
+    """ps and /proc/PID/cmdline show every user the command line: a PIN or password given
+    there moves to the environment (readable by the owner only) as the run starts."""
+    from bridge.run_settings import secrets_moved_to_environment
+
+    assert secrets_moved_to_environment(["run", "--apn", "x"]) is None
+    assert secrets_moved_to_environment(["run", "--pin", "1234", "--passw=s3", "-v"]) == (
+        ["run", "-v"],
+        {"PPPBRIDGE_PIN": "1234", "PPPBRIDGE_PASSWORD": "s3"},
+    )
+    with TestNamespace.made() as namespace:
+        args = ("--pin", "4321", "--password=sekrit-99")
+        with RunProcess(namespace, tmp_path, *args) as run:
+            run.wait_line("ready")
+            assert run.process is not None
+            shown = Path(f"/proc/{run.process.pid}/cmdline").read_bytes()
+            assert b"4321" not in shown and b"sekrit-99" not in shown, shown
+            assert b"--state-dir" in shown
+            assert run.stop() == 0
+        assert "sekrit-99" not in "\n".join(run.lines + run.errors)
