@@ -29,9 +29,10 @@ COMMANDS = {
     "selftest": "run our AT and PPP clients against the built-in modem simulator, end to end",
     "run": "bring the link up through a modem and route this host over it",
     "simulate": "run the built-in modem simulator on a pseudo-terminal",
+    "tun-setup": "make a persistent TUN a user owns, so the bridge can run as that user",
 }
 """Subcommand name -> one-line help."""
-IMPLEMENTED = {"selftest", "simulate", "run"}
+IMPLEMENTED = {"selftest", "simulate", "run", "tun-setup"}
 STOPPED_IS_DONE = {"simulate"}
 """Commands that run until stopped: a stop signal is their normal end (status 0)."""
 
@@ -81,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
             from .run_settings import add_arguments as add_run_arguments
 
             add_run_arguments(sub)
+        elif name == "tun-setup":
+            _tun_setup_arguments(sub)
     return parser
 
 
@@ -118,6 +121,46 @@ def _run_again_without_secrets_in_the_command_line(words: list[str]) -> None:
     )
 
 
+TUN_SETUP_EPILOG = """\
+Once, as root: pppbridge tun-setup --user U (the same as: ip tuntap add dev pppbridge0
+mode tun user U). Then U may run the bridge on that interface without root for the TUN;
+addresses and routes still need CAP_NET_ADMIN (e.g. the systemd unit's
+AmbientCapabilities=CAP_NET_ADMIN). --remove takes the interface away again."""
+
+
+def _tun_setup_arguments(parser: argparse.ArgumentParser) -> None:
+    from .tun import DEFAULT_NAME
+
+    parser.epilog = f"{TUN_SETUP_EPILOG}\n\n{EXIT_STATUS_HELP}"
+    parser.add_argument("--user", help="the user who will own the TUN (name or uid)")
+    parser.add_argument("--group", help="a group whose members may use it too")
+    parser.add_argument("--interface", default=DEFAULT_NAME, help=f"its name ({DEFAULT_NAME})")
+    parser.add_argument("--remove", action="store_true", help="remove the persistent TUN")
+
+
+def _tun_setup(args: Any) -> int:
+    from netstack.errors import UsageError
+
+    from .errors import HostSetupError
+    from .tun import tun_remove, tun_setup
+
+    try:
+        if args.remove:
+            tun_remove(args.interface)
+            print(f"{args.interface}: no longer persistent (gone once nobody uses it)")
+            return 0
+        if not args.user:
+            raise UsageError("tun-setup needs --user (or --remove)")
+        uid = tun_setup(args.interface, args.user, args.group)
+    except HostSetupError as exc:
+        raise UsageError(str(exc)) from None
+    print(
+        f"{args.interface}: a persistent TUN owned by uid {uid}; run the bridge as that "
+        f"user with --interface {args.interface}"
+    )
+    return 0
+
+
 def _dispatch(args: Any) -> int:
     if args.command == "selftest":
         from .selftest import main as selftest
@@ -127,6 +170,8 @@ def _dispatch(args: Any) -> int:
         from .simulator.arguments import simulate
 
         return simulate(args)
+    if args.command == "tun-setup":
+        return _tun_setup(args)
     from .run import main as run
     from .run_settings import settings_from
 

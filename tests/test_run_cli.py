@@ -218,3 +218,26 @@ def test_pin_and_password_never_stay_in_the_command_line(tmp_path: Path) -> None
             assert b"--state-dir" in shown
             assert run.stop() == 0
         assert "sekrit-99" not in "\n".join(run.lines + run.errors)
+
+
+def test_tun_setup_makes_a_persistent_tun_a_user_owns_and_removes_it() -> None:
+    with TestNamespace.made() as namespace:
+
+        def tun_setup(*args: str) -> subprocess.CompletedProcess[str]:
+            command = namespace.command(sys.executable, "-m", "bridge", "tun-setup", *args)
+            return subprocess.run(command, capture_output=True, text=True, timeout=LINE_TIMEOUT)
+
+        made = tun_setup("--user", str(NOBODY), "--interface", "pppbr-owned")
+        assert made.returncode == 0 and "owned by uid 65534" in made.stdout, made
+        shown = subprocess.run(
+            namespace.command("ip", "-d", "link", "show", "pppbr-owned"),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "persist on" in shown and "user nobody" in shown
+        assert tun_setup("--remove", "--interface", "pppbr-owned").returncode == 0
+        assert namespace.state().empty
+        for bad in ((), ("--user", "no-such-user-here")):
+            result = tun_setup(*bad)
+            assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result
