@@ -3,25 +3,20 @@
 Synchronous and bounded: every wait selects on the port's descriptor until a deadline;
 nothing sleeps. The default bounds come from ``interop_bounds`` (generous: the other end
 may be an emulated VM on a loaded machine; a wait returns as soon as its line comes).
-Replies are split into whole lines (CR or LF ends a line) and a result code is
-recognised only as a whole line, never as a substring of one (``xOK`` or the middle of
-a PPP frame is not ``OK``). Lines that are not a final result (echo, ``+CSQ:``
-information, stale bytes) are collected and returned.
+Replies are read by the product's own AT layer, ``netstack.at.AtChannel``: whole lines,
+final results classified in ModemManager's order, the echo dropped, what follows
+``CONNECT`` kept for PPP.
 """
 
 from __future__ import annotations
 
-import re
 import select
 import time
 
 import serial
 
 from interop_bounds import AT_REPLY, DIAL, LINE_WRITE, NO_CARRIER
-
-FINAL_RESULTS = ("OK", "CONNECT", "ERROR", "NO CARRIER", "BUSY", "NO ANSWER", "NO DIALTONE")
-"""V.250 final result codes, plus the +CME/+CMS errors of 3GPP TS 27.007/27.005."""
-_LINE_END = re.compile(rb"\r\n?|\n")
+from netstack.at import AtChannel, CommandDone, Connected, Outcome, Urc, parse_final
 
 
 class AtFailure(AssertionError):
@@ -31,19 +26,6 @@ class AtFailure(AssertionError):
 def open_port(path: str) -> serial.Serial:
     """Open a tty (e.g. the pppd VM's pty) raw at 115200 baud, non-blocking reads."""
     return serial.Serial(path, 115200, timeout=0, write_timeout=LINE_WRITE)
-
-
-def result_code(line: str) -> str | None:
-    """The final result code a whole line is ("CONNECT 115200" -> "CONNECT",
-    "+CME ERROR: 30" -> "+CME ERROR"), or None for any other line."""
-    if line in FINAL_RESULTS:
-        return line
-    if line.startswith("CONNECT "):
-        return "CONNECT"
-    for prefix in ("+CME ERROR:", "+CMS ERROR:"):
-        if line.startswith(prefix):
-            return prefix[:-1]
-    return None
 
 
 def read_available(port: serial.Serial, timeout: float) -> bytes:
@@ -62,42 +44,6 @@ def read_until(port: serial.Serial, needle: bytes, timeout: float, initial: byte
             raise AssertionError(f"no {needle!r} within {timeout} s; read {bytes(data[-200:])!r}")
         data += read_available(port, remaining)
     return bytes(data)
-
-
-class LineReader:
-    """Splits a port's bytes into whole lines; keeps the bytes after the last line."""
-
-    def __init__(self, port: serial.Serial) -> None:
-        self.port = port
-        self.buffer = bytearray()
-
-    def wait_result(self, timeout: float, what: str) -> tuple[list[str], str]:
-        """Lines up to and including the first final result line, and its code."""
-        lines: list[str] = []
-        deadline = time.monotonic() + timeout
-        while True:
-            # One line at a time: what follows a CONNECT line is PPP, not lines.
-            while (line := self._next_line()) is not None:
-                lines.append(line)
-                code = result_code(line)
-                if code is not None:
-                    return lines, code
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AtFailure(
-                    f"{what}: no final result within {timeout} s; lines {lines}, "
-                    f"pending {bytes(self.buffer[-200:])!r}"
-                )
-            self.buffer += read_available(self.port, remaining)
-
-    def _next_line(self) -> str | None:
-        """Take the next non-empty terminated line out of the buffer, if there is one."""
-        while (end := _LINE_END.search(self.buffer)) is not None:
-            line = bytes(self.buffer[: end.start()]).decode("latin-1").strip()
-            del self.buffer[: end.end()]
-            if line:
-                return line
-        return None
 
 
 def at_command(
@@ -121,23 +67,55 @@ def dial(port: serial.Serial, command: str = "ATD*99***1#", timeout: float = DIA
 def wait_result(port: serial.Serial, expect: str, timeout: float = NO_CARRIER) -> list[str]:
     """Wait, without sending anything, for an unsolicited final result line such as
     ``NO CARRIER`` after a hang-up; returns the lines read, the result last. Binary
-    data (PPP frames) before it is read and dropped."""
-    reader = LineReader(port)
+    data (PPP frames) before it is dropped by the channel as not AT text."""
+    channel = AtChannel()
     deadline = time.monotonic() + timeout
     seen: list[str] = []
-    while True:
-        lines, code = reader.wait_result(max(deadline - time.monotonic(), 0), f"wait {expect}")
-        seen += lines
-        if code == expect:
-            return seen
+    while (remaining := deadline - time.monotonic()) > 0:
+        for event in channel.receive(read_available(port, remaining), time.monotonic()):
+            if isinstance(event, Urc):
+                seen.append(event.line)
+                if _final_code(event.line) == expect:
+                    return seen
+    raise AtFailure(f"wait {expect}: not within {timeout} s; lines {seen}")
+
+
+def _final_code(line: str) -> str | None:
+    """The final result a whole line is, by the channel's classification: "OK",
+    "CONNECT", "NO CARRIER", "+CME ERROR"...; None for any other line."""
+    final = parse_final(line)
+    if final is None:
+        return None
+    if final.error is not None:
+        return final.error.kind.value
+    return "CONNECT" if final.connect is not None else "OK"
 
 
 def _transact(
     port: serial.Serial, command: str, expect: tuple[str, ...], timeout: float
 ) -> tuple[list[str], bytes]:
-    port.write(command.encode("ascii") + b"\r")
-    reader = LineReader(port)
-    lines, code = reader.wait_result(timeout, command)
+    channel = AtChannel()
+    now = time.monotonic()
+    port.write(channel.send(command, now, timeout))
+    deadline = now + timeout
+    while True:
+        now = time.monotonic()
+        events = channel.handle_timer(now) if now >= deadline else []
+        if not events:
+            events = channel.receive(read_available(port, deadline - now), time.monotonic())
+        for event in events:
+            if isinstance(event, Connected):
+                lines = [*event.lines, f"CONNECT {event.text}".strip()]
+                return _checked(command, expect, "CONNECT", lines), event.trailing
+            if isinstance(event, CommandDone):
+                if event.outcome is Outcome.TIMEOUT:
+                    raise AtFailure(f"{command}: no final result within {timeout} s")
+                final = "OK" if event.error is None else str(event.error)
+                code = "OK" if event.error is None else event.error.kind.value
+                return _checked(command, expect, code, [*event.lines, final]), b""
+
+
+def _checked(command: str, expect: tuple[str, ...], code: str, lines: list[str]) -> list[str]:
     if code not in expect:
         raise AtFailure(f"{command}: expected {' or '.join(expect)}, got {code}; lines {lines}")
-    return lines, bytes(reader.buffer)
+    return lines

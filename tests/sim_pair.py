@@ -20,6 +20,7 @@ from collections.abc import Callable
 from bridge.simulator.at_modem import Modem
 from bridge.simulator.data_session import CapturedFrame, Note
 from bridge.simulator.settings import SimSettings
+from netstack.at import AtChannel, Connected
 from netstack.config import LinkConfig
 from netstack.events import DeliverPacket, WriteSerial
 from netstack.link import Link
@@ -71,20 +72,22 @@ class SimPair:
         return [line for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if line]
 
     def dial(self, command: str = "ATD*99***1#", config: LinkConfig | None = None) -> list[str]:
-        """Dial; on CONNECT attach a client Link (fed whatever followed CONNECT)."""
+        """Dial; on CONNECT (as the product's AT layer reads it) attach a client Link, fed
+        whatever followed CONNECT. Returns the reply's lines as the modem wrote them (the
+        echo too), or up to CONNECT."""
         self.line.clear()
-        self.send(command.encode() + b"\r")
-        raw = bytes(self.line)
-        head, sep, rest = raw.partition(b"CONNECT")
-        if not sep:
+        channel = AtChannel()
+        self.send(channel.send(command, self.now, timeout=60.0))
+        events = channel.receive(bytes(self.line), self.now)
+        connected = [e for e in events if isinstance(e, Connected)]
+        if not connected:
             return self.lines()
-        end = rest.find(b"\r\n")
         self.line.clear()
         self.client = Link(config or LinkConfig(username="test"), random.Random(2))
         self._client(self.client.open(self.now))
-        if rest[end + 2 :]:
-            self._client(self.client.receive_bytes(rest[end + 2 :], self.now))
-        return [line for line in (head + sep + rest[:end]).decode().split("\r\n") if line]
+        if connected[0].trailing:
+            self._client(self.client.receive_bytes(connected[0].trailing, self.now))
+        return [*connected[0].lines, f"CONNECT {connected[0].text}".strip()]
 
     # ------------------------------------------------------------------ time
     def advance(self, seconds: float) -> None:

@@ -29,7 +29,7 @@ import serial
 
 from interop_bounds import HEALTH_PROBE
 from pppd_vm import PppdVm, VmNotAnswering
-from serial_pty import AtFailure, LineReader, open_port
+from serial_pty import AtFailure, at_command, open_port
 
 RECOVERIES: list[str] = []
 """Every recovery of this session, described, for the end of the run's report."""
@@ -90,16 +90,15 @@ def at_problem(vm: PppdVm, timeout: float = HEALTH_PROBE) -> str | None:
     seen: list[str] = []
     try:
         port.reset_input_buffer()
-        port.write(b"AT\r")
-        reader = LineReader(port)
         deadline = time.monotonic() + timeout
-        while True:
-            lines, code = reader.wait_result(max(deadline - time.monotonic(), 0), "AT")
-            seen += lines
-            if code == "OK":
+        # A stale result (NO CARRIER after a call) may answer the first AT: ask again.
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                at_command(port, "AT", timeout=remaining)
                 return None
-    except AtFailure:
-        return f"no OK to AT within {timeout:.0f} s on {vm.pty} (lines {seen[-5:]})"
+            except AtFailure as failure:
+                seen.append(str(failure))
+        return f"no OK to AT within {timeout:.0f} s on {vm.pty} ({seen[-3:]})"
     finally:
         port.close()
 
