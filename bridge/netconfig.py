@@ -64,9 +64,6 @@ from ipaddress import (
 from pathlib import Path
 from typing import Any
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
 from bridge.errors import HostSetupError
 from bridge.hooks import HookContext
 from bridge.tun import (
@@ -81,6 +78,8 @@ from bridge.tun import (
     restore_link,
 )
 from netstack.ra import RouterAdvertisement, link_local_address, slaac_addresses
+
+from .netlink_import import IPRoute, NetlinkError
 
 log = logging.getLogger(__name__)
 

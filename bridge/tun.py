@@ -34,10 +34,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
 from bridge.errors import HostSetupError
+
+from .netlink_import import IPRoute, NetlinkError
 
 T = TypeVar("T")
 
