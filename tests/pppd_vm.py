@@ -268,9 +268,12 @@ class PppdVm:
                 timeout=timeout,
                 check=True,
             )
-            # A whole line only: the log may hold half of it while qemu is still writing.
+            # Up to its line end only: the log may hold half of it while qemu is still
+            # writing. Not anchored at a line start: pppd's log reaches the console through
+            # a copier of its own, and /init's answer can land in the middle of one of its
+            # lines ("local  IP address 192.0.2.1pppd-vm: ctl: terminate 297").
             answer = self.wait_log(
-                r"^pppd-vm: ctl: [^\r\n]*\r?\n", deadline - time.monotonic(), since=mark
+                r"pppd-vm: ctl: [^\r\n]*\r?\n", deadline - time.monotonic(), since=mark
             )[0].strip()
         except (subprocess.SubprocessError, AssertionError) as exc:
             raise VmNotAnswering(f"ctl {command} {' '.join(args)}: {exc}") from None
