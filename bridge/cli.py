@@ -3,8 +3,9 @@
 Parses arguments and dispatches to a command. Bad arguments end in the command's own
 usage message and exit status 2; every other ending is one line on standard error and a
 documented exit status (``bridge.entry``), never a traceback. ``run`` is the bridge
-(``bridge.run``); ``selftest`` runs the whole PPP stack over a pseudo-terminal;
-``simulate`` runs the modem simulator.
+(``bridge.run``); ``selftest`` checks it against the built-in simulator in a network
+namespace of its own; ``simulate`` runs the modem simulator; ``tun-setup`` prepares a
+persistent TUN for a user.
 """
 
 from __future__ import annotations
@@ -26,13 +27,12 @@ from typing import Any
 from . import __version__
 
 COMMANDS = {
-    "selftest": "run our AT and PPP clients against the built-in modem simulator, end to end",
+    "selftest": "check the bridge against the built-in simulator, with real traffic",
     "run": "bring the link up through a modem and route this host over it",
     "simulate": "run the built-in modem simulator on a pseudo-terminal",
     "tun-setup": "make a persistent TUN a user owns, so the bridge can run as that user",
 }
 """Subcommand name -> one-line help."""
-IMPLEMENTED = {"selftest", "simulate", "run", "tun-setup"}
 STOPPED_IS_DONE = {"simulate"}
 """Commands that run until stopped: a stop signal is their normal end (status 0)."""
 
@@ -64,10 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", metavar="COMMAND", required=True, parser_class=_CommandParser
     )
     for name, help_text in COMMANDS.items():
-        shown = help_text if name in IMPLEMENTED else f"{help_text} (not implemented yet)"
         sub = commands.add_parser(
             name,
-            help=shown,
+            help=help_text,
             description=help_text,
             epilog=EXIT_STATUS_HELP,
             formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -116,9 +115,9 @@ def _run_again_without_secrets_in_the_command_line(words: list[str]) -> None:
     if moved is None:
         return
     kept, environment = moved
-    os.execve(
-        sys.executable, [sys.executable, "-m", "bridge", *kept], {**os.environ, **environment}
-    )
+    # -P: not the current directory first on sys.path (a "bridge" there is not ours).
+    argv = [sys.executable, "-P", "-m", "bridge", *kept]
+    os.execve(sys.executable, argv, {**os.environ, **environment})
 
 
 TUN_SETUP_EPILOG = """\

@@ -4,7 +4,7 @@ One pump, as everywhere in the bridge: input -> outputs -> re-arm the one timer.
 
 - Serial readable: read what is there, hand it to ``Link.receive_bytes``; its IP packets
   go to the TUN (Router Advertisements to ``on_router_advertisement`` instead: the bridge
-  configures IPv6 itself, see ``bridge.host``), its frames to the serial line, its events
+  configures IPv6 itself, see ``bridge.netconfig``), its frames to the serial line, its events
   to ``on_event``.
 - TUN readable: drain up to ``TUN_BATCH`` packets per wake-up, frame them all, write the
   frames with one ``os.write``.
@@ -130,7 +130,13 @@ class DataPlane:
         self._apply(self.link.receive_bytes(data, self._loop.time()))
 
     def _tun_readable(self) -> None:
-        packets = self._tun.read_batch(TUN_BATCH)
+        try:
+            packets = self._tun.read_batch(TUN_BATCH)
+        except OSError as exc:  # EBADFD: the interface was deleted under us
+            self._loop.remove_reader(self._tun.fileno())
+            self.drops["tun_gone"] += 1
+            self._apply(self.link.close(self._loop.time(), f"TUN: {exc.strerror}"))
+            return
         if not packets:
             return
         now = self._loop.time()

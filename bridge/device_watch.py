@@ -31,7 +31,8 @@ class _Inotify:
         self._rm_watch = libc.inotify_rm_watch
         fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         if fd < 0:
-            raise OSError(ctypes.get_errno(), "inotify_init1")
+            code = ctypes.get_errno()
+            raise OSError(code, f"cannot watch for the device: {os.strerror(code)}")
         self.fd = fd
         self._watch = -1
         self.directory = ""

@@ -31,7 +31,8 @@ exit status:
   1      failed while running (selftest failed; a write, the modem line or
          standard output failed)
   2      bad command line: an unknown or bad switch, a path that cannot be used
-  128+N  selftest stopped by signal N (130: Ctrl-C, 143: SIGTERM, 129: SIGHUP)"""
+  128+N  selftest stopped by signal N (130: Ctrl-C, 143: SIGTERM, 129: SIGHUP)
+  3-8    pppbridge run only: the modem, the SIM, the network (pppbridge run --help)"""
 """The exit statuses as ``--help`` shows them."""
 
 

@@ -4,8 +4,8 @@
 keeps its one timer, and hands its reports to ``report`` as they come; it returns the
 ``Dialled`` value (CONNECT: the bytes after it are the start of PPP) or raises
 ``BringUpError`` with the machine's ``BringUpFailed``. The whole bring-up is bounded by
-the machine's own deadlines (sync tries, command and registration timeouts); ``limit``
-is a last guard on top.
+the machine's own deadlines (sync tries, command and registration timeouts);
+``bring_up_limit`` is a last guard on top (``TimeoutError``).
 
 ``hang_up`` brings a modem back to command mode after a call, whatever state it was
 left in: DTR dropped (V.250 &D2, the default of these modems), then the escape sequence
@@ -42,11 +42,18 @@ class BringUpError(Exception):
         """The profile's reset command, for a modem that stopped answering."""
 
 
+def bring_up_limit(settings: ModemSettings) -> float:
+    """The longest a bring-up can take by the machine's own deadlines, with a margin: the
+    guard that ``bring_up`` puts on top (it never cuts a bring-up that runs as meant)."""
+    sync = settings.sync_attempts * (settings.sync_timeout + settings.sync_interval)
+    commands = 40 * settings.command_timeout  # every step's commands, a few tries each
+    return sync + commands + settings.registration_timeout + settings.dial_timeout + 60.0
+
+
 async def bring_up(
     port: SerialPort,
     settings: ModemSettings,
     report: Callable[[Report], None],
-    limit: float = 600.0,
 ) -> Dialled:
     loop = asyncio.get_running_loop()
     machine = BringUp(settings)
@@ -99,7 +106,7 @@ async def bring_up(
     loop.add_reader(fd, readable)
     try:
         apply(machine.start(loop.time()))
-        async with asyncio.timeout(limit):
+        async with asyncio.timeout(bring_up_limit(settings)):
             return await done
     finally:
         loop.remove_reader(fd)
@@ -108,7 +115,7 @@ async def bring_up(
 
 
 async def hang_up(port: SerialPort) -> None:
-    """Back to command mode, by DTR and by ``+++``/``ATH``; bounded (about 4 s)."""
+    """Back to command mode, by DTR and by ``+++``/``ATH``; bounded (about 2.6 s)."""
     fd = port.fileno()
     port.set_dtr(False)
     # These waits are the protocol's own timing (DTR low, S12 guard times), not waits

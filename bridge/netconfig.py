@@ -559,13 +559,14 @@ def replace_file(path: Path, data: bytes) -> None:
 
 
 def _write_by_rename(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.pppbridge-{os.getpid()}")
+    # A name no one else uses, made by us alone (O_EXCL): never someone else's file.
+    temporary = path.with_name(f".{path.name}.pppbridge-{os.getpid()}-{os.urandom(4).hex()}")
     try:
         before = os.stat(path)
     except FileNotFoundError:
         before = None
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         try:
             if before is not None:  # keep the file's mode and owner
                 os.fchmod(fd, stat.S_IMODE(before.st_mode))

@@ -16,11 +16,11 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from netstack.errors import UsageError
 
-from .entry import STOP_SIGNALS, LineWriter, say
+from .entry import STOP_SIGNALS, Failed, LineWriter, internal_error, say
 from .errors import DeviceError, HostSetupError
 from .run_exit import RunEnded, RunExit
 from .run_settings import RunSettings, with_device
@@ -78,9 +78,23 @@ async def run(settings: RunSettings, out: TextIO) -> int:
     def on_signal(signum: signal.Signals) -> None:
         if stopping.is_set():
             hurry.set()
-        else:
+            return
+        stopping.set()  # first: the line below may fail (no one reads standard output)
+        with contextlib.suppress(Failed):
             writer.line(f"pppbridge: {signum.name}: hanging up and restoring (again: at once)")
-            stopping.set()
+
+    failures: list[str] = []
+
+    def on_callback_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        # A bug in a callback (the data plane, a netlink call): end the run politely and
+        # say so once, rather than carry on half-working.
+        exc = context.get("exception")
+        if exc is None:
+            return  # asyncio's warnings about resources, not errors of ours
+        failures.append(str(exc) if isinstance(exc, Failed) else internal_error(exc))
+        stopping.set()
+
+    loop.set_exception_handler(on_callback_error)
 
     installed = []
     for signum in STOP_SIGNALS:
@@ -94,10 +108,15 @@ async def run(settings: RunSettings, out: TextIO) -> int:
                 settings, lambda text: writer.line(f"pppbridge: {text}")
             )
         supervisor = Supervisor(
-            settings, lambda text: writer.line(f"pppbridge: {text}"), stopping=stopping
+            settings,
+            lambda text: writer.line(f"pppbridge: {text}"),
+            stopping=stopping,
+            hurry=hurry,
         )
-        supervisor.hurry = hurry
         await supervisor.run()
+        if failures:
+            say(f"pppbridge run: error: {failures[0]}; the host is as it was")
+            return RunExit.FAILED
         writer.line("pppbridge: stopped; the host is as it was")
         return RunExit.STOPPED
     except RunEnded as ended:
@@ -112,3 +131,4 @@ async def run(settings: RunSettings, out: TextIO) -> int:
             await simulator.close()
         for signum in installed:
             loop.remove_signal_handler(signum)
+        loop.set_exception_handler(None)

@@ -21,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from ipaddress import IPv6Address
 from typing import TypeVar
 
 from netstack.config import LinkConfig
@@ -42,14 +44,13 @@ from netstack.link import Link
 from netstack.ra import (
     RouterAdvertisement,
     build_router_solicitation,
-    link_local_address,
     parse_router_advertisement,
 )
 
 from .data_plane import DataPlane
 from .device_watch import wait_for_device
-from .errors import DeviceError
-from .hooks import run_hook
+from .errors import DeviceError, HostSetupError
+from .hooks import HookContext, run_hook
 from .modem import (
     BringUpFailed,
     Dialled,
@@ -60,12 +61,13 @@ from .modem import (
     SimReady,
 )
 from .modem.events import Report
-from .modem_session import BringUpError, bring_up, hang_up, reset_modem
+from .modem_session import BringUpError, bring_up, bring_up_limit, hang_up, reset_modem
 from .netconfig import HostConfig
 from .run_exit import RunEnded, RunExit
 from .run_settings import RunSettings
 from .serial_port import SerialPort, check_device
 from .tun import TunDevice
+from .waiting import first_of
 
 T = TypeVar("T")
 log = logging.getLogger("pppbridge")
@@ -78,6 +80,11 @@ TERMINATE_WAIT = 4.0
 RA_REFRESH = 60.0
 """An RA identical to the last one applied is applied again only after this many seconds
 (its lifetimes restart then); RAs repeat every few minutes, or on every solicitation."""
+MAX_RTR_SOLICITATIONS = 3
+RTR_SOLICITATION_INTERVAL = 4.0
+"""RFC 4861 10: a host sends at most 3 Router Solicitations, 4 s apart."""
+IPV6_MIN_MTU = 1280
+"""RFC 8200 5: IPv6 needs links of at least 1280 octets."""
 IPV6_PATIENCE = 5.0
 """Seconds after IPv4 is up that "ready" waits for IPv6's global address at most."""
 _FATAL = {
@@ -104,6 +111,13 @@ class _Session:
     """IPv6 will not bring more: unavailable, or slower than ``IPV6_PATIENCE``."""
     ready_timer: asyncio.TimerHandle | None = None
     down: LinkDown | None = None
+    ended: bool = False
+    """The call is over (the data plane stopped): nothing of it may say "ready" now."""
+    up_hook: asyncio.Task[None] | None = None
+    """The up script, started when "ready" was said."""
+    solicitations: int = 0
+    """Router Solicitations sent (RFC 4861 6.3.7: at most MAX_RTR_SOLICITATIONS)."""
+    rs_timer: asyncio.TimerHandle | None = None
 
 
 class Supervisor:
@@ -113,6 +127,7 @@ class Supervisor:
         say: Callable[[str], None],
         *,
         stopping: asyncio.Event | None = None,
+        hurry: asyncio.Event | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
@@ -120,7 +135,7 @@ class Supervisor:
         self.host = HostConfig(settings.host)
         self.stopping = stopping or asyncio.Event()
         """Set by the first stop signal: finish the call politely, then end."""
-        self.hurry = asyncio.Event()
+        self.hurry = hurry or asyncio.Event()
         """Set by a second stop signal: skip the politeness, restore and end."""
         self.ready = asyncio.Event()
         """Set while the link is up and configured ("ready" was said); cleared when it
@@ -133,6 +148,10 @@ class Supervisor:
         self._session: _Session | None = None
         self._failures = 0
         self._silent_bring_ups = 0
+        self._had_device = False
+        self._host_failure: str | None = None
+        self.session_mtu = 1500
+        """The peer's MRU in the current call: what the TUN's MTU is set to."""
         self._last_ra: tuple[RouterAdvertisement, float] | None = None
 
     # ------------------------------------------------------------------ the loop
@@ -168,8 +187,12 @@ class Supervisor:
                     # DTR it ignores or lacks) takes AT for data: escape, hang up, try again.
                     await self._unless_stopped(hang_up(port))
                 return
+            except TimeoutError:
+                limit = bring_up_limit(self.settings.modem)
+                self._count_failure(RunExit.DIAL_FAILED, f"no CONNECT within {limit:.0f} s")
+                return
             except OSError as exc:  # the line itself failed (unplugged mid-way)
-                self._count_failure(RunExit.MAXFAIL, f"the modem's line failed: {exc}")
+                self._count_failure(RunExit.MODEM_NOT_ANSWERING, f"the modem's line failed: {exc}")
                 return
             if dialled is None:
                 return  # stopped during the bring-up: nothing dialled, nothing to hang up
@@ -177,8 +200,7 @@ class Supervisor:
             started = self._loop.time()
             down = await self._carry(port, dialled)
             lasted = self._loop.time() - started
-            self.host.withdraw()
-            await self._hook(self.settings.down_script)
+            await self._after_call()
             if not self.hurry.is_set() and port.exists():
                 await self._unless_stopped(hang_up(port), self.hurry)  # a second signal cuts it
             self._link_ended(down, lasted)
@@ -207,18 +229,20 @@ class Supervisor:
         device = self.settings.serial.device
         while True:
             try:
-                return SerialPort.open(self.settings.serial)
+                port = SerialPort.open(self.settings.serial)
+                self._had_device = True
+                return port
             except DeviceError as exc:
                 if not self._had_device:
                     raise  # never seen it: a user mistake, said at once
-                self.say(f"waiting for {device} to come back ({exc})")
-                if not await wait_for_device(device, self.stopping, timeout=MAX_BACKOFF):
-                    if self.stopping.is_set():
-                        return None
-
-    @property
-    def _had_device(self) -> bool:
-        return self._session is not None or self.reconnects > 0 or self._failures > 0
+                if os.path.exists(device):  # there, but not usable yet (udev, busy)
+                    self.say(f"{exc}; trying again in {self.settings.holdoff:g} s")
+                    await first_of(self.stopping.wait(), timeout=max(self.settings.holdoff, 0.5))
+                else:
+                    self.say(f"waiting for {device} to come back ({exc})")
+                    await wait_for_device(device, self.stopping, timeout=MAX_BACKOFF)
+                if self.stopping.is_set():
+                    return None
 
     # ------------------------------------------------------------- the session
     async def _carry(self, port: SerialPort, dialled: Dialled) -> LinkDown:
@@ -230,34 +254,24 @@ class Supervisor:
         plane = DataPlane(link, port.fileno(), self._tun, self._on_event, self._on_ra)
         self._plane = plane
         plane.start(dialled.trailing)
+        session = self._session
         try:
-            stop = asyncio.ensure_future(self.stopping.wait())
-            down = asyncio.ensure_future(plane.wait_down())
-            try:
-                await asyncio.wait({stop, down}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                stop.cancel()
-                down.cancel()
+            await first_of(self.stopping.wait(), plane.wait_down())
             if not plane.is_down:
                 await self._terminate(plane)
         finally:
             plane.stop()
             self._plane = None
-        session = self._session
+            session.ended = True
+            for timer in (session.ready_timer, session.rs_timer):
+                if timer is not None:
+                    timer.cancel()
         return session.down or LinkDown(DownReason.LOCAL_CLOSE, "stopped")
 
     async def _terminate(self, plane: DataPlane) -> None:
         """LCP Terminate-Request, and its Ack awaited a little (a second signal skips it)."""
         plane.close("pppbridge is stopping")
-        hurry = asyncio.ensure_future(self.hurry.wait())
-        finished = asyncio.ensure_future(plane.wait_finished())
-        try:
-            await asyncio.wait(
-                {hurry, finished}, timeout=TERMINATE_WAIT, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            hurry.cancel()
-            finished.cancel()
+        await first_of(self.hurry.wait(), plane.wait_finished(), timeout=TERMINATE_WAIT)
 
     def _link_config(self) -> LinkConfig:
         s = self.settings
@@ -275,7 +289,9 @@ class Supervisor:
         assert session is not None
         now = self._loop.time()
         if isinstance(event, LcpUp):
-            self.host.open_tun(event.mtu)
+            self.session_mtu = event.mtu
+            if not self._configure(lambda: self.host.open_tun(event.mtu)):
+                return
             self.say(
                 f"LCP up after {now - session.dialled_at:.1f} s "
                 f"(MRU {event.mru}, peer's MRU {event.mtu})"
@@ -293,6 +309,8 @@ class Supervisor:
         elif isinstance(event, LinkRenegotiating):
             self.say("the modem renegotiates LCP; traffic waits")
             session.ipv4_said = session.ipv6_said = False
+            session.solicitations = 0
+            self._last_ra = None  # the Interface-Identifier may change: the next RA counts
         elif isinstance(event, LinkDown):
             session.down = event
             self.ready.clear()
@@ -300,18 +318,49 @@ class Supervisor:
     def _link_up(self, info: LinkInfo, session: _Session) -> None:
         if info.local_ipv4 is not None and not session.ipv4_said:
             session.ipv4_said = True
-            self.host.apply_ipv4(info.local_ipv4, info.peer_ipv4, info.dns)
+            if not self._configure(
+                lambda: self.host.apply_ipv4(info.local_ipv4, info.peer_ipv4, info.dns)
+            ):
+                return
             dns = " ".join(str(a) for a in info.dns) or "none"
             peer = f" peer {info.peer_ipv4}" if info.peer_ipv4 else ""
             self.say(f"IPv4 up: {info.local_ipv4}{peer}, DNS {dns}")
         if info.local_interface_id is not None and not session.ipv6_said:
             session.ipv6_said = True
-            self.host.apply_ipv6_link_local(info.local_interface_id, info.peer_interface_id)
-            self.say(f"IPv6 up: link-local {info.local_ipv6_link_local}; asking for a prefix")
-            assert self._plane is not None
-            own = link_local_address(info.local_interface_id)
-            self._plane.send_packet(build_router_solicitation(own))
+            iid, peer_iid = info.local_interface_id, info.peer_interface_id
+            if self.session_mtu < IPV6_MIN_MTU:
+                self.say(f"no IPv6: the link's MTU {self.session_mtu} is below IPv6's 1280")
+                session.ipv6_settled = True
+            elif self._configure(lambda: self.host.apply_ipv6_link_local(iid, peer_iid)):
+                self.say(f"IPv6 up: link-local {info.local_ipv6_link_local}; asking for a prefix")
+                self._solicit(session)
         self._maybe_ready(session)
+
+    def _solicit(self, session: _Session) -> None:
+        """A Router Solicitation, again every RTR_SOLICITATION_INTERVAL until an RA gave
+        an address, MAX_RTR_SOLICITATIONS at most (RFC 4861 6.3.7)."""
+        session.rs_timer = None
+        info = session.info
+        if session.ended or self._plane is None or info is None or self.host.ipv6_globals:
+            return
+        if session.solicitations >= MAX_RTR_SOLICITATIONS or info.local_ipv6_link_local is None:
+            return
+        session.solicitations += 1
+        self._plane.send_packet(build_router_solicitation(info.local_ipv6_link_local))
+        session.rs_timer = self._loop.call_later(RTR_SOLICITATION_INTERVAL, self._solicit, session)
+
+    def _configure(self, change: Callable[[], object]) -> bool:
+        """Apply one change to the host; one that fails (no CAP_NET_ADMIN...) ends the
+        call with its reason, instead of escaping from the data plane's callback."""
+        try:
+            change()
+        except HostSetupError as exc:
+            self.say(f"cannot configure the host: {exc}")
+            self._host_failure = str(exc)
+            if self._plane is not None:
+                self._plane.close("the host cannot be configured")
+            return False
+        return True
 
     def _on_ra(self, packet: bytes) -> None:
         ra = parse_router_advertisement(packet)
@@ -325,7 +374,10 @@ class Supervisor:
                 return  # the same news again (an answer to someone's solicitation)
         self._last_ra = (ra, now)
         before = set(self.host.ipv6_globals)
-        added = [a for a in self.host.apply_router_advertisement(ra) if a not in before]
+        applied: list[IPv6Address] = []
+        if not self._configure(lambda: applied.extend(self.host.apply_router_advertisement(ra))):
+            return
+        added = [a for a in applied if a not in before]
         for address in added:
             self.say(f"IPv6 global address {address} (from the network's Router Advertisement)")
         if self._session is not None:
@@ -335,7 +387,9 @@ class Supervisor:
         """Say "ready" once IPv4 is up and IPv6 has settled: its global address came, it
         is not available on this link, or it is taking longer than ``IPV6_PATIENCE``."""
         info = session.info
-        if session.ready_said or info is None or (self.settings.ipv4 and not session.ipv4_said):
+        if session.ready_said or session.ended or session.down is not None or info is None:
+            return
+        if self.settings.ipv4 and not session.ipv4_said:
             return
         if self.settings.ipv6 and not (self.host.ipv6_globals or session.ipv6_settled):
             if session.ready_timer is None:
@@ -348,16 +402,29 @@ class Supervisor:
         target = self.settings.try_target or (str(info.peer_ipv4) if info.peer_ipv4 else None)
         hint = f": try ping -I {self.settings.host.ifname} {target}" if target else ""
         self.say(f"ready{hint}")
-        self._loop.create_task(self._hook(self.settings.up_script))
+        if self.settings.up_script:
+            session.up_hook = self._loop.create_task(self._hook(self.settings.up_script))
 
     def _ipv6_slow(self, session: _Session) -> None:
+        session.ready_timer = None
         session.ipv6_settled = True
-        if session is self._session:
-            self._maybe_ready(session)
+        self._maybe_ready(session)
 
-    async def _hook(self, script: str | None) -> None:
+    async def _hook(self, script: str | None, context: HookContext | None = None) -> None:
         if script:
-            await run_hook(script, self.host.hook_context(device=self.settings.serial.device))
+            context = context or self.host.hook_context(device=self.settings.serial.device)
+            await run_hook(script, context)
+
+    async def _after_call(self) -> None:
+        """The host's configuration withdrawn; the down script, told what the up script
+        was (pppd's ip-down gets ip-up's values), once the up script has ended."""
+        session = self._session
+        context = self.host.hook_context(device=self.settings.serial.device)
+        self.host.withdraw()
+        if session is None or session.up_hook is None:
+            return  # the link never came up: no down script either (as pppd)
+        await self._unless_stopped(session.up_hook, self.hurry)
+        await self._unless_stopped(self._hook(self.settings.down_script, context), self.hurry)
 
     # ------------------------------------------------------------- bring-up
     def _report(self, report: Report) -> None:
@@ -400,6 +467,8 @@ class Supervisor:
     def _link_ended(self, down: LinkDown, lasted: float) -> None:
         if self.stopping.is_set():
             return
+        if self._host_failure is not None:  # e.g. no CAP_NET_ADMIN: redialling cannot help
+            raise RunEnded(RunExit.USAGE, f"cannot configure the host: {self._host_failure}")
         detail = f": {down.detail}" if down.detail else ""
         self.say(f"link down after {lasted:.0f} s: {down.reason.value}{detail}")
         if down.reason is DownReason.AUTH_FAILED:
@@ -417,12 +486,10 @@ class Supervisor:
         self.say(f"{why}; dialling again")
 
     async def _wait_before_redial(self) -> None:
-        base = self.settings.holdoff * 2 ** max(self._failures - 1, 0)
+        base = self.settings.holdoff * 2 ** min(max(self._failures - 1, 0), 16)
         delay = min(base, MAX_BACKOFF) * self._rng.uniform(0.75, 1.25)
         self.say(f"next dial in {delay:.1f} s")
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(delay):
-                await self.stopping.wait()
+        await first_of(self.stopping.wait(), timeout=delay)
 
 
 def _signal_text(report: SignalQuality) -> str:

@@ -258,6 +258,42 @@ def device_unplugged_and_back(workdir: Path) -> None:
             run.stop()
 
 
+@scenario
+def hooks_get_pppds_variables_and_down_gets_ups(workdir: Path) -> None:
+    """--up-script when ready, --down-script when the call ended, both with pppd's
+    variables; the down script is told what the up script was (as pppd's ip-down)."""
+    log = workdir / "hooks.log"
+    script = workdir / "hook.sh"
+    script.write_text(f'#!/bin/sh\necho "$0 $IFNAME $IPLOCAL $IPREMOTE $DNS1 $LLLOCAL" >> {log}\n')
+    script.chmod(0o755)
+    down = workdir / "down.sh"
+    down.symlink_to(script)
+    args = ("--up-script", str(script), "--down-script", str(down))
+    with bridged(workdir, run_args=args) as (namespace, sim, run):
+        run.wait_line("ready")
+        mark = run.mark()
+        assert sim.control("drop")["ok"]
+        run.wait_line("link down after", since=mark)
+        run.wait_line("ready", since=mark)
+        assert_stopped_clean(run, namespace)
+    lines = log.read_text().splitlines()
+    values = "pppbridge0 203.0.113.10 203.0.113.1 198.51.100.53 fe80::2"
+    assert lines == [
+        f"{script} {values}",  # up
+        f"{down} {values}",  # down, after the drop: the up script's values
+        f"{script} {values}",  # up again
+        f"{down} {values}",  # down, at the stop
+    ], lines
+
+
+@scenario
+def network_refusing_our_ppp_authentication_ends_with_status_7(workdir: Path) -> None:
+    """The network asks CHAP (the simulator's --auth chap) and refuses the empty name and
+    secret we answer with, having none configured."""
+    with bridged(workdir, ("--auth", "chap")) as (namespace, sim, run):
+        assert_ended(run, namespace, 7, "PPP authentication failed")
+
+
 running = scenarios_fixture(SCENARIOS)
 
 

@@ -166,7 +166,7 @@ def check_at_text(value: str, what: str, *, limit: int, secret: bool = False) ->
         raise UsageError(f"{what} must be text")
     shown = "" if secret else f" {value!r}"
     for character in value:
-        problem = _problem(character)
+        problem = _problem(character, secret)
         if problem is not None:
             raise UsageError(
                 f"{what}{shown} holds {problem}, which an AT command cannot carry: "
@@ -176,7 +176,7 @@ def check_at_text(value: str, what: str, *, limit: int, secret: bool = False) ->
         raise UsageError(f"{what}{shown} is longer than {limit} characters")
 
 
-def _problem(character: str) -> str | None:
+def _problem(character: str, secret: bool = False) -> str | None:
     if character == '"':
         return "a double quote"
     if character in "\r\n":
@@ -185,10 +185,11 @@ def _problem(character: str) -> str | None:
         return "a semicolon"
     if character == "\\":
         return "a backslash"
+    shown = "" if secret else f" {character!r}"  # not even one character of a secret
     if not character.isascii():
-        return f"the non-ASCII character {character!r}"
+        return f"a non-ASCII character{shown}"
     if not character.isprintable():
-        return f"the control character {character!r}"
+        return f"a control character{shown}"
     return None
 
 

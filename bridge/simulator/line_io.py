@@ -28,12 +28,12 @@ _READ_SIZE = 65536
 _PACE_CHUNK = 64
 """Bytes released at a time when throttled, so a long frame trickles out as on a UART."""
 MESSY_GAP = (0.002, 0.015)
+"""Seconds between the pieces of a split reply in ``--messy`` mode."""
 MAX_QUEUED = 1 << 20
 """Bytes waiting for the line at most: beyond, what the modem writes is dropped and
 counted, as a UART's buffer overflows, so a client that never reads (or a pty put back
 in echo mode, which loops every echo back in) cannot make the simulator grow without
 bound."""
-"""Seconds between the pieces of a split reply in ``--messy`` mode."""
 
 
 @dataclass
