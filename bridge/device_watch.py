@@ -14,6 +14,8 @@ import ctypes
 import ctypes.util
 import os
 
+from .waiting import first_of
+
 IN_ATTRIB = 0x00000004
 IN_MOVED_TO = 0x00000080
 IN_CREATE = 0x00000100
@@ -79,13 +81,7 @@ async def wait_for_device(path: str, stopping: asyncio.Event, timeout: float) ->
                 inotify.watch(_nearest_existing_directory(path))
                 if os.path.exists(path):
                     return True
-                stop = asyncio.ensure_future(stopping.wait())
-                change = asyncio.ensure_future(changed.wait())
-                try:
-                    await asyncio.wait({stop, change}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    stop.cancel()
-                    change.cancel()
+                await first_of(stopping.wait(), changed.wait())
                 if stopping.is_set():
                     return False
                 changed.clear()
