@@ -14,6 +14,8 @@ from enum import Enum
 from netstack.errors import UsageError
 from netstack.secret import Secret
 
+from ..numbers import number  # the one number check (also imported from here)
+
 
 class Registration(Enum):
     """What the network answers to the modem's attach (27.007 +CREG <stat>)."""
@@ -39,35 +41,6 @@ class NetworkAuth(Enum):
     NONE = "none"
     PAP = "pap"
     CHAP = "chap"
-
-
-def number(
-    value: str | float, name: str, *, low: float = 0.0, high: float = math.inf, whole: bool = False
-) -> float:
-    """The one check of every number the simulator is given (switches, control socket,
-    ``SimSettings``): a finite number from ``low`` to ``high``, whole if asked; else
-    UsageError naming ``name``. NaN and infinities are refused: no delay, rate or count
-    means anything as one."""
-    try:
-        result = float(value)
-    except (TypeError, ValueError):
-        result = math.nan
-    if not math.isfinite(result):
-        raise UsageError(f"{name} must be a number, not {value!r}")
-    if whole and not result.is_integer():
-        raise UsageError(f"{name} must be a whole number, not {value!r}")
-    if result < low:
-        raise UsageError(
-            f"{name} cannot be negative" if low == 0 else f"{name} must be at least {_shown(low)}"
-        )
-    if result > high:
-        raise UsageError(f"{name} must be between {_shown(low)} and {_shown(high)}")
-    return result
-
-
-def _shown(bound: float) -> str:
-    """A bound as a person writes it: 4294967295, not 4.29497e+09."""
-    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
 
 
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
