@@ -17,15 +17,13 @@ import asyncio
 import contextlib
 import ipaddress
 import json
-import os
-import socket
-import stat
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from netstack.errors import UsageError
 
 from ..entry import os_error_text
+from ..owned_paths import Identity, PathTaken, Taken, bind_unix_socket, remove_if_ours
 from .settings import BAUD_RATES, DialResult, Registration, number
 
 if TYPE_CHECKING:
@@ -54,6 +52,13 @@ COMMANDS_HELP = """\
   wait CONDITION [TIMEOUT]
                           until online|ipv4|ipv6|command|registered|no-call"""
 """The control commands as ``--help`` shows them."""
+_ADVICE = {
+    Taken.NOT_A_SOCKET: "; choose another path",
+    Taken.STALE: " (left by a simulator that was killed?); remove it yourself or choose "
+    "another path",
+    Taken.LISTENING: " (another simulator?); choose another path",
+}
+"""What to do about a path taken, after what is there."""
 _QUERIES = {"status", "wait", "ping"}
 """Commands that change nothing the modem does: not noted as faults."""
 
@@ -67,8 +72,8 @@ class ControlServer:
         self._simulator = simulator
         self.path = path
         self._server: asyncio.Server | None = None
-        self._bound: tuple[int, int] | None = None
-        """(device, inode) of the socket file we made; None until then and after removal."""
+        self._bound: Identity | None = None
+        """The socket file we made; None until then and after removal."""
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._commands: dict[str, Callable[[list[str]], Awaitable[dict[str, Any]]]] = {
@@ -90,41 +95,19 @@ class ControlServer:
 
     async def start(self) -> None:
         """Make the socket. Raises UsageError if the path exists, whatever it is."""
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            self._bind(sock)
+            sock, self._bound = bind_unix_socket(self.path)
+        except PathTaken as exc:
+            advice = _ADVICE.get(exc.kind, "")
+            raise UsageError(f"--control {self.path}: {exc}{advice}") from None
+        except OSError as exc:
+            raise UsageError(f"--control {self.path}: {os_error_text(exc)}") from None
+        try:
             self._server = await asyncio.start_unix_server(self._client, sock=sock, limit=_MAX_LINE)
         except BaseException:
             sock.close()
+            self._remove_our_socket()
             raise
-
-    def _bind(self, sock: socket.socket) -> None:
-        # bind() itself refuses an existing path (EADDRINUSE): nothing is removed first,
-        # unlike asyncio.start_unix_server(path=...), which deletes a socket it finds.
-        try:
-            sock.bind(self.path)
-        except OSError as exc:
-            raise UsageError(f"--control {self.path}: {self._refusal(exc)}") from None
-        bound = os.stat(self.path)
-        self._bound = (bound.st_dev, bound.st_ino)
-
-    def _refusal(self, exc: OSError) -> str:
-        """Why the path cannot be ours, in words."""
-        try:
-            mode = os.lstat(self.path).st_mode
-        except OSError:
-            return os_error_text(exc)
-        if not stat.S_ISSOCK(mode):
-            return "exists and is not a socket; choose another path"
-        with socket.socket(socket.AF_UNIX) as probe:
-            try:
-                probe.connect(self.path)
-            except OSError:
-                return (
-                    "a socket nobody listens on (left by a simulator that was killed?); "
-                    "remove it yourself or choose another path"
-                )
-        return "something is listening there (another simulator?); choose another path"
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -140,15 +123,8 @@ class ControlServer:
 
     def _remove_our_socket(self) -> None:
         """Unlink the path only while it is the socket we bound (same device and inode)."""
-        if self._bound is None:
-            return
         bound, self._bound = self._bound, None
-        try:
-            now = os.lstat(self.path)
-        except OSError:
-            return
-        if stat.S_ISSOCK(now.st_mode) and (now.st_dev, now.st_ino) == bound:
-            os.unlink(self.path)
+        remove_if_ours(self.path, bound)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
