@@ -29,6 +29,7 @@ from . import __version__
 COMMANDS = {
     "selftest": "check the bridge against the built-in simulator, with real traffic",
     "run": "bring the link up through a modem and route this host over it",
+    "config": "check a configuration file of run, or show one with every key",
     "simulate": "run the built-in modem simulator on a pseudo-terminal",
     "tun-setup": "make a persistent TUN a user owns, so the bridge can run as that user",
 }
@@ -83,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
             add_run_arguments(sub)
         elif name == "tun-setup":
             _tun_setup_arguments(sub)
+        elif name == "config":
+            _config_arguments(sub)
     return parser
 
 
@@ -160,6 +163,35 @@ def _tun_setup(args: Any) -> int:
     return 0
 
 
+CONFIG_EPILOG = """\
+pppbridge run --config FILE takes its settings from FILE (TOML); every switch of run is a
+key (--echo-interval: echo_interval) and wins over the file. --check reads FILE, and the
+pin_file or password_file it names, and checks every value as run would, touching no
+device."""
+
+
+def _config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = f"{CONFIG_EPILOG}\n\n{EXIT_STATUS_HELP}"
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument(
+        "--check", metavar="FILE", help="check FILE: one line, FILE: ok or what is wrong"
+    )
+    what.add_argument(
+        "--example",
+        action="store_true",
+        help="print a commented example with every key, its default and what it does",
+    )
+
+
+def _config(args: Any) -> int:
+    from .config import check, example
+    from .entry import LineWriter
+
+    writer = LineWriter(sys.stdout, "standard output")
+    writer.line(example().rstrip("\n") if args.example else check(args.check))
+    return 0
+
+
 def _dispatch(args: Any) -> int:
     if args.command == "selftest":
         from .selftest import main as selftest
@@ -171,6 +203,8 @@ def _dispatch(args: Any) -> int:
         return simulate(args)
     if args.command == "tun-setup":
         return _tun_setup(args)
+    if args.command == "config":
+        return _config(args)
     from .run import main as run
     from .run_settings import settings_from
 

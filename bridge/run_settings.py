@@ -1,32 +1,41 @@
-"""``pppbridge run``'s switches, and the one frozen value they make (checked once)."""
+"""``pppbridge run``'s switches, and the one frozen value they and the configuration file
+make, checked once: ``RunSettings``.
+
+The switches are made from ``bridge.run_keys.KEYS``, without defaults, so that a switch
+not given leaves the value to the ``--config`` file; ``bridge.config.values_from`` says
+which source wins, and ``settings_from_values`` makes ``RunSettings`` from the values
+whatever their source, each through ``run_keys.converted``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from netstack.errors import UsageError
+from netstack.secret import Secret
 
-from .errors import HostSetupError
-from .modem import PROFILES, ModemSettings
-from .netconfig import DEFAULT_METRIC, DEFAULT_STATE_DIR, HostSettings, parse_dns_mode, parse_route
+from .config import values_from
+from .modem import ModemSettings
+from .netconfig import DnsMode, DnsTarget, HostSettings, parse_route
 from .run_exit import EXIT_STATUS_HELP
-from .serial_port import BAUD_RATES, DEFAULT_BAUD, SerialSettings
+from .run_keys import KEYS, SECRET_ENV, Given, converted
+from .serial_port import SerialSettings
 from .simulator.plan import DEFAULT_PLAN
-from .simulator.settings import SimSettings, number
-from .tun import DEFAULT_NAME
+from .simulator.settings import SimSettings
 
 DESCRIPTION = """\
 Bring the link up through a cellular modem and route this host over it, with PPP in
 userspace (no pppd, no /dev/ppp: only /dev/net/tun). It drives the modem with AT commands
 (SIM PIN, PDP context, registration), dials, configures the TUN interface (addresses,
 routes, DNS) and keeps the link up: LCP echo, redial with backoff. Each phase is reported
-as it passes. Without --device it runs against the built-in modem simulator."""
-SECRET_ENV = {"pin": "PPPBRIDGE_PIN", "password": "PPPBRIDGE_PASSWORD"}
-"""Secrets may come from the environment instead of the command line, where other users
-could read them (/proc/PID/cmdline)."""
+as it passes. Without --device it runs against the built-in modem simulator.
+
+Every switch is also a key of the --config file (--echo-interval: echo_interval); a switch
+given here wins over the file. pppbridge config --example shows them all."""
 _SECRET_SWITCHES = {"--pin": SECRET_ENV["pin"], "--password": SECRET_ENV["password"]}
 
 
@@ -96,170 +105,88 @@ class RunSettings:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``run``'s switches, from ``KEYS``. None of them has a default here: a switch not
+    given is None, so that a value from the file stands (``bridge.config.values_from``)."""
     parser.description = DESCRIPTION
     parser.epilog = EXIT_STATUS_HELP
-    modem = parser.add_argument_group("the modem")
-    modem.add_argument(
-        "--device",
-        metavar="PATH",
-        help="the modem's AT/PPP port, e.g. /dev/ttyUSB2 or /dev/serial/by-id/...; "
-        "without it, the built-in simulator plays the modem",
-    )
-    modem.add_argument("--apn", default="", help="the access point name (default: the network's)")
-    modem.add_argument(
-        "--pin", help=f"the SIM PIN, sent once if the SIM asks (or ${SECRET_ENV['pin']})"
-    )
-    modem.add_argument("--user", default="", help="user name for the PDP context (PAP/CHAP)")
-    modem.add_argument(
-        "--password", help=f"password for the PDP context (or ${SECRET_ENV['password']})"
-    )
-    modem.add_argument(
-        "--auth",
-        choices=("pap", "chap", "auto", "none"),
-        help="how the modem authenticates the context (default: auto with a user or "
-        "password, else none)",
-    )
-    modem.add_argument(
-        "--pdp", choices=("ip", "ipv6", "ipv4v6"), default="ipv4v6", help="PDP type (ipv4v6)"
-    )
-    modem.add_argument("--cid", default="1", help="PDP context identifier dialled (1)")
-    modem.add_argument(
-        "--profile",
-        choices=list(PROFILES),
-        help="vendor profile (default: from the modem's identity)",
-    )
-    modem.add_argument(
-        "--baud", default=str(DEFAULT_BAUD), help=f"line rate of a UART ({DEFAULT_BAUD})"
-    )
-    modem.add_argument(
-        "--flow", choices=("none", "rtscts"), default="none", help="flow control (none)"
-    )
-    modem.add_argument(
-        "--registration-timeout",
-        default="120",
-        metavar="SECONDS",
-        help="how long to wait for the network (120)",
-    )
-    host = parser.add_argument_group("this host")
-    host.add_argument("--interface", default=DEFAULT_NAME, help=f"TUN name ({DEFAULT_NAME})")
-    host.add_argument(
-        "--metric", default=str(DEFAULT_METRIC), help=f"metric of our routes ({DEFAULT_METRIC})"
-    )
-    host.add_argument("--no-default-route", action="store_true", help="add no default routes")
-    host.add_argument(
-        "--route",
-        action="append",
-        default=[],
-        metavar="PREFIX",
-        help="also route PREFIX through the link (repeatable)",
-    )
-    host.add_argument(
-        "--dns",
-        metavar="resolvconf|file:PATH|none",
-        help="where the DNS servers go (default: resolvconf if /etc/resolv.conf is a plain "
-        "file, else none)",
-    )
-    host.add_argument(
-        "--state-dir",
-        default=str(DEFAULT_STATE_DIR),
-        help=f"where what was configured is recorded ({DEFAULT_STATE_DIR})",
-    )
-    host.add_argument("--up-script", metavar="PROGRAM", help="run when the link is up")
-    host.add_argument("--down-script", metavar="PROGRAM", help="run when the link went down")
-    link = parser.add_argument_group("keeping the link up")
-    link.add_argument(
-        "--echo-interval",
-        default="20",
-        metavar="SECONDS",
-        help="LCP echo on an idle link every SECONDS (20; 0: off)",
-    )
-    link.add_argument(
-        "--echo-failures", default="3", metavar="N", help="unanswered echoes = dead link (3)"
-    )
-    link.add_argument(
-        "--holdoff", default="2", metavar="SECONDS", help="wait before the first redial (2)"
-    )
-    link.add_argument(
-        "--maxfail",
-        default="10",
-        metavar="N",
-        help="give up after N failures in a row (10; 0: never)",
-    )
-    sim = parser.add_argument_group("the built-in simulator (without --device)")
-    sim.add_argument(
-        "--sim-profile",
-        choices=sorted({"generic", "sequans", "telit", "quectel", "ublox"}),
-        default="generic",
-        help="the modem the simulator plays (generic)",
-    )
-    sim.add_argument(
-        "--sim-messy", action="store_true", help="the simulator behaves like messy field logs"
-    )
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="show the AT dialogue and host changes"
+        "--config",
+        metavar="FILE",
+        help="take settings from FILE (TOML, the keys of pppbridge config --example); "
+        "switches given here win over it",
     )
+    groups: dict[str, Any] = {}
+    for key in KEYS:
+        if not key.option_strings:
+            continue  # a key of the file only
+        if key.group not in groups:
+            groups[key.group] = parser.add_argument_group(key.group)
+        options = {"metavar": key.metavar} if key.metavar else {}
+        groups[key.group].add_argument(
+            *key.option_strings,
+            dest=key.name,
+            default=None,
+            help=key.help_text,
+            **options,
+            **key.kind.switch_options(),
+        )
 
 
-def settings_from(args: argparse.Namespace) -> RunSettings:
-    """The switches as ``RunSettings``; ``UsageError`` names a bad one."""
-    pin = args.pin if args.pin is not None else os.environ.get(SECRET_ENV["pin"])
-    password = args.password
-    if password is None:
-        password = os.environ.get(SECRET_ENV["password"], "")
-    modem = ModemSettings.from_options(
-        apn=args.apn,
-        pdp=args.pdp,
-        cid=args.cid,
-        pin=pin,
-        user=args.user,
-        password=password,
-        auth=args.auth,
-        profile=args.profile,
-        registration_timeout=number(
-            args.registration_timeout, "--registration-timeout", low=1, high=3600
-        ),
+def settings_from_values(values: Mapping[str, Given]) -> RunSettings:
+    """``RunSettings`` from every key's ``Given`` (a key left out takes its default);
+    ``UsageError`` names the first value refused."""
+    given = {key.name: Given(key, key.default) for key in KEYS if key.default is not None}
+    given.update(values)
+    value = {name: converted(item) for name, item in given.items()}
+    simulated = value.get("device") is None
+    modem = ModemSettings(
+        apn=value["apn"],
+        pdp=value["pdp"],
+        cid=value["cid"],
+        pin=value.get("pin"),
+        user=value["user"],
+        password=value.get("password", Secret("")),
+        auth=value.get("auth"),
+        profile=value.get("profile"),
+        registration_timeout=value["registration_timeout"],
     )
-    simulated = args.device is None
-    routes = list(args.route)
+    routes = list(value["route"])
     if simulated:  # the simulated network, and nothing of this host's own routing
-        routes += [r for r in SIMULATED_ROUTES if r not in routes]
-    try:
-        dns = (
-            parse_dns_mode(args.dns) if args.dns else parse_dns_mode("none") if simulated else None
-        )
-        host = HostSettings(
-            ifname=args.interface,
-            state_dir=Path(args.state_dir),
-            metric=int(number(args.metric, "--metric", high=0xFFFFFFFF, whole=True)),
-            default_route=not (args.no_default_route or simulated),
-            routes=tuple(parse_route(r) for r in routes),
-            dns=dns,
-        )
-    except HostSetupError as exc:  # a bad --route, --dns or --interface: the user's mistake
-        raise UsageError(str(exc)) from None
-    baud = int(number(args.baud, "--baud", whole=True))
-    if baud not in BAUD_RATES:
-        raise UsageError(f"--baud {baud}: choose one of {', '.join(map(str, BAUD_RATES))}")
-    serial = SerialSettings(device=args.device or "", baud=baud, rtscts=args.flow == "rtscts")
+        routes += [r for r in map(parse_route, SIMULATED_ROUTES) if r not in routes]
+    host = HostSettings(
+        ifname=value["interface"],
+        state_dir=Path(value["state_dir"]),
+        metric=value["metric"],
+        default_route=value["default_route"] and not simulated,
+        routes=tuple(routes),
+        dns=value.get("dns") or (DnsMode(DnsTarget.NONE) if simulated else None),
+    )
+    serial = SerialSettings(
+        device=value.get("device") or "", baud=value["baud"], rtscts=value["flow"] == "rtscts"
+    )
     simulator = None
     if simulated:
-        simulator = SimSettings(profile=args.sim_profile, messy=args.sim_messy)
+        simulator = SimSettings(profile=value["sim_profile"], messy=value["sim_messy"])
     return RunSettings(
         modem=modem,
         serial=serial,
         host=host,
         simulator=simulator,
-        echo_interval=number(args.echo_interval, "--echo-interval", high=3600),
-        echo_failures=int(
-            number(args.echo_failures, "--echo-failures", low=1, high=100, whole=True)
-        ),
-        holdoff=number(args.holdoff, "--holdoff", high=3600),
-        maxfail=int(number(args.maxfail, "--maxfail", high=1_000_000, whole=True)),
-        up_script=args.up_script,
-        down_script=args.down_script,
+        echo_interval=value["echo_interval"],
+        echo_failures=value["echo_failures"],
+        holdoff=value["holdoff"],
+        maxfail=value["maxfail"],
+        up_script=value.get("up_script"),
+        down_script=value.get("down_script"),
         try_target=str(DEFAULT_PLAN.echo_ipv4) if simulated else None,
-        verbose=args.verbose,
+        verbose=value["verbose"],
     )
+
+
+def settings_from(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> RunSettings:
+    """The switches, the ``--config`` file and the environment as ``RunSettings``
+    (``bridge.config.values_from`` says which wins); ``UsageError`` names a bad value."""
+    return settings_from_values(values_from(args, environ))
 
 
 def with_device(settings: RunSettings, device: str) -> RunSettings:
