@@ -16,12 +16,15 @@ loop of its own, which cannot run in a thread whose asyncio loop is running; ``n
 then runs the call in a short-lived thread of its own and waits for it (bounded). A new
 thread starts in the network namespace of the thread that made it, so the call still sees
 the caller's namespace.
+
+In another network namespace (``netns``, ``bridge.netns``): the TUN is made, and every
+netlink call on it made, by a short-lived thread that entered that namespace; the TUN's
+descriptor then works from the caller's thread as any other, so the data plane never
+leaves its own namespace.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import errno
 import fcntl
 import grp
@@ -29,12 +32,12 @@ import os
 import pwd
 import socket
 import struct
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from bridge.errors import HostSetupError
+from bridge.netns import CALL_TIMEOUT, Netns, run_in_thread, run_inside
 
 from .netlink_import import IPRoute, NetlinkError
 
@@ -58,7 +61,7 @@ MIN_MTU = 68  # RFC 791: every IPv4 module must forward a 68-octet datagram
 MAX_MTU = 65535
 READ_SIZE = 65536
 """Bytes asked per read: any IP packet fits, so the kernel never cuts one."""
-NETLINK_TIMEOUT = 10.0
+NETLINK_TIMEOUT = CALL_TIMEOUT
 """Seconds a netlink call may take before it is given up (the kernel answers in µs)."""
 
 _IFREQ = struct.Struct("16sH22x")  # struct ifreq: ifr_name, ifr_flags; 40 bytes
@@ -93,18 +96,38 @@ class TunDevice:
     created: bool
     """Whether this open made the interface (it then vanishes when we close it) rather
     than attached to a persistent one that someone else made."""
+    netns: Netns | None
+    """The network namespace it lives in; None: the caller's."""
 
-    def __init__(self, name: str, fd: int, ifindex: int, created: bool) -> None:
+    def __init__(
+        self, name: str, fd: int, ifindex: int, created: bool, netns: Netns | None = None
+    ) -> None:
         self.name = name
         self.ifindex = ifindex
         self.created = created
+        self.netns = netns
         self._fd = fd
 
     @classmethod
-    def open(cls, name: str = DEFAULT_NAME, *, device: str = TUN_DEVICE) -> TunDevice:
+    def open(
+        cls, name: str = DEFAULT_NAME, *, device: str = TUN_DEVICE, netns: Netns | None = None
+    ) -> TunDevice:
         """Create the TUN ``name``, or attach to a persistent one of that name that we may
-        use; raise ``HostSetupError`` with what to do when neither can be done."""
+        use, in ``netns`` (None: here); raise ``HostSetupError`` with what to do when
+        neither can be done."""
         check_ifname(name)
+        if netns is None:
+            return cls._open_here(name, device, None)
+        return run_in_thread(
+            lambda: cls._open_here(name, device, netns),
+            netns=netns,
+            what=f"opening {name} in {netns}",
+            timeout=NETLINK_TIMEOUT,
+            discard=TunDevice.close,
+        )
+
+    @classmethod
+    def _open_here(cls, name: str, device: str, netns: Netns | None) -> TunDevice:
         fd = _open_control_device(device)
         try:
             created = _set_iff(fd, name)
@@ -112,14 +135,14 @@ class TunDevice:
         except BaseException:
             os.close(fd)  # a TUN we created vanishes with it
             raise
-        return cls(name, fd, ifindex, created)
+        return cls(name, fd, ifindex, created, netns)
 
     def fileno(self) -> int:
         return self._fd
 
     def link_state(self) -> LinkState:
         """What ``configure`` is about to change, to put back later (``restore_link``)."""
-        return netlink(lambda ipr: read_link_state(ipr, self.ifindex))
+        return netlink(lambda ipr: read_link_state(ipr, self.ifindex), netns=self.netns)
 
     def configure(self, mtu: int) -> None:
         """Set the MTU (from the negotiated MRU) and bring the link up. IPv6 link-local
@@ -137,9 +160,9 @@ class TunDevice:
             if state.mtu != mtu or not state.up:
                 ipr.link("set", index=self.ifindex, mtu=mtu, state="up")
 
-        netlink(apply, doing=f"configure {self.name}")
+        netlink(apply, doing=f"configure {self.name}", netns=self.netns)
         if self.created:
-            _refuse_router_advertisements(self.name)
+            run_inside(self.netns, lambda: _refuse_router_advertisements(self.name))
 
     def read_batch(self, max_packets: int) -> list[bytes]:
         """Up to ``max_packets`` packets that are waiting, without blocking; [] if none.
@@ -171,7 +194,8 @@ class TunDevice:
         fd, self._fd = self._fd, -1
         os.close(fd)
         if self.created:
-            delete_link(self.ifindex, self.name)  # only if something else still holds it
+            # only if something else still holds it
+            delete_link(self.ifindex, self.name, netns=self.netns)
 
     def __enter__(self) -> TunDevice:
         return self
@@ -346,20 +370,20 @@ def _mode(path: str) -> str:
 # --- netlink --------------------------------------------------------------------------------
 
 
-def netlink(action: Callable[[IPRoute], T], doing: str = "", missing: Any = None) -> T:
-    """``action(ipr)`` with a fresh ``IPRoute``, from any thread (see the module docstring).
+def netlink(
+    action: Callable[[IPRoute], T],
+    doing: str = "",
+    missing: Any = None,
+    netns: Netns | None = None,
+) -> T:
+    """``action(ipr)`` with a fresh ``IPRoute``, from any thread (see the module docstring),
+    inside ``netns`` when given.
 
     With ``doing``, a NetlinkError becomes a ``HostSetupError`` ("cannot <doing>: ...",
     with a hint when permission is missing); with ``missing`` given, ENODEV returns it
     (the interface went away) instead of raising."""
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        call = _call_netlink
-    else:
-        call = _call_netlink_in_thread
-    try:
-        return call(action)
+        return run_inside(netns, lambda: _call_netlink(action), what="netlink")
     except NetlinkError as exc:
         if missing is not None and exc.code == errno.ENODEV:
             return missing  # type: ignore[no-any-return]
@@ -373,22 +397,6 @@ def netlink(action: Callable[[IPRoute], T], doing: str = "", missing: Any = None
 def _call_netlink(action: Callable[[IPRoute], T]) -> T:
     with IPRoute() as ipr:
         return action(ipr)
-
-
-def _call_netlink_in_thread(action: Callable[[IPRoute], T]) -> T:
-    done: concurrent.futures.Future[T] = concurrent.futures.Future()
-
-    def run() -> None:
-        try:
-            done.set_result(_call_netlink(action))
-        except BaseException as exc:
-            done.set_exception(exc)
-
-    threading.Thread(target=run, name="pppbridge-netlink", daemon=True).start()
-    try:
-        return done.result(timeout=NETLINK_TIMEOUT)
-    except concurrent.futures.TimeoutError:
-        raise HostSetupError(f"netlink did not answer within {NETLINK_TIMEOUT:g} s") from None
 
 
 def _addr_gen_mode_spec(mode: int = IN6_ADDR_GEN_MODE_NONE) -> dict[str, Any]:
@@ -413,7 +421,7 @@ def link_matches(ipr: IPRoute, ifindex: int, name: str) -> bool:
     return bool(links) and links[0].get_attr("IFLA_IFNAME") == name
 
 
-def restore_link(ifindex: int, name: str, state: LinkState) -> bool:
+def restore_link(ifindex: int, name: str, state: LinkState, netns: Netns | None = None) -> bool:
     """Put ``state`` back on interface ``ifindex`` if it is still ``name`` (changing only
     what differs, so that a link left as it was needs no privilege); False when it is
     gone."""
@@ -428,10 +436,10 @@ def restore_link(ifindex: int, name: str, state: LinkState) -> bool:
             ipr.link("set", index=ifindex, IFLA_AF_SPEC=_addr_gen_mode_spec(state.addr_gen_mode))
         return True
 
-    return netlink(apply, doing=f"restore {name}", missing=False)
+    return netlink(apply, doing=f"restore {name}", missing=False, netns=netns)
 
 
-def delete_link(ifindex: int, name: str) -> bool:
+def delete_link(ifindex: int, name: str, netns: Netns | None = None) -> bool:
     """Delete interface ``ifindex`` if it is still ``name``; False when it is gone."""
 
     def apply(ipr: IPRoute) -> bool:
@@ -440,4 +448,4 @@ def delete_link(ifindex: int, name: str) -> bool:
         ipr.link("del", index=ifindex)
         return True
 
-    return netlink(apply, doing=f"delete {name}", missing=False)
+    return netlink(apply, doing=f"delete {name}", missing=False, netns=netns)
