@@ -92,10 +92,9 @@ def load(path: str) -> dict[str, Given]:
             secret = SECRET_FILES[name]
             if secret in table:
                 raise UsageError(f'{path}: keys "{secret}" and "{name}": give one, not both')
-            where = f"{given.where}: {Path(path).parent / value}"
-            values[secret] = Given(
-                KEY[secret], _first_line(Path(path).parent / value, where), where
-            )
+            holder = Path(path).parent / value  # relative to the file that names it
+            where = f"{given.where}: {holder}"
+            values[secret] = Given(KEY[secret], _first_line(holder, where), where)
         else:
             values[name] = given
     return values
@@ -186,7 +185,7 @@ pin_file or password_file is relative to this file. Check it: pppbridge config -
 def example() -> str:
     """``pppbridge config --example``: a TOML file with every key commented out, each
     with its help line, made from ``KEYS``."""
-    lines = [f"# {line}".rstrip() for line in EXAMPLE_HEADER.splitlines()]
+    lines = [f"# {line}" for line in textwrap.wrap(EXAMPLE_HEADER, 86)]
     group = None
     for key in KEYS:
         if key.group != group:
