@@ -16,6 +16,15 @@ What is configured, all through pyroute2 (netlink), on the TUN interface:
 - DNS: ``/etc/resolv.conf`` rewritten and restored byte for byte, or a pppd
   ``usepeerdns``-style file, or nothing; IPv4 servers from IPCP, IPv6 ones from the RA's
   RDNSS option (RFC 8106).
+- In another network namespace (``netns``: a name under /run/netns or a path such as
+  /proc/PID/ns/net, so that a container's traffic alone goes over the link): the TUN and
+  everything on it live there, made by threads that enter it (``bridge.netns``). The
+  ``resolvconf`` DNS mode then means that namespace's ip-netns(8) file,
+  /etc/netns/NAME/resolv.conf (by default only when it exists; a namespace given by path
+  has none: ``file:PATH`` there, e.g. /proc/PID/root/etc/resolv.conf).
+- Policy routing for containers that keep their own network (``route_from``,
+  ``bridge.policy_routing``) and source NAT for forwarded traffic (``masquerade``,
+  nftables, ``bridge.nat``): made with the TUN, undone with it.
 The RA's MTU option is not applied: the link MTU is the peer's negotiated MRU, which an RA
 may only lower (RFC 4861 6.3.4), and 3GPP networks advertise the same or nothing.
 
@@ -24,11 +33,13 @@ is rewritten atomically (a new file renamed over it) before each change is made,
 may list one change that never happened but never misses one that did. On exit each is
 undone and the file removed. A bridge that was killed leaves the file; the next start on
 that interface undoes what it lists first (``start``, or ``cleanup_from_state``),
-tolerating what is already gone. A lock (``<ifname>.lock``, flock) held for the process's
-lifetime tells a running bridge from a dead one; the kernel drops it when the process
-dies. Nothing this process did not make is deleted or overwritten: an address or route
-that is already there is left alone (and not recorded), an interface we attached to is
-put back as it was, and a file someone else rewrote since is not restored over theirs.
+tolerating what is already gone; the file names the network namespace its changes were
+made in, and a namespace gone since took them along. A lock (``<ifname>.lock``, flock) held
+for the process's lifetime tells a running bridge from a dead one; the kernel drops it when
+the process dies. Nothing this process did not make is deleted or overwritten: an address
+or route that is already there is left alone (and not recorded), an interface we attached
+to is put back as it was, and a file someone else rewrote since is not restored over
+theirs.
 
 Call order: ``HostConfig(settings)``; ``start()``; ``open_tun(mtu)``; then, in any order
 and as often as the link renegotiates, ``apply_ipv4``, ``apply_ipv6_link_local`` (before
@@ -64,8 +75,12 @@ from ipaddress import (
 from pathlib import Path
 from typing import Any
 
+from bridge import nat, policy_routing
 from bridge.errors import HostSetupError
 from bridge.hooks import HookContext
+from bridge.nat import MasqueradeChange
+from bridge.netns import NETNS_ETC, NamespaceGone, Netns, find_netns, is_netns_name, netns_path
+from bridge.policy_routing import DEFAULT_TABLE, RuleChange, UnreachableChange
 from bridge.tun import (
     DEFAULT_NAME,
     TUN_DEVICE,
@@ -171,11 +186,43 @@ class HostSettings:
     """The resolv.conf to manage (a parameter so that tests never touch the real one)."""
     tun_device: str = TUN_DEVICE
     """The TUN driver's control device."""
+    netns: str | None = None
+    """The network namespace the TUN, its addresses, routes and DNS live in: a name (under
+    /run/netns, as ``ip netns add`` makes it) or a path (``/proc/PID/ns/net``); None: this
+    process's own."""
+    route_from: tuple[Network, ...] = ()
+    """Source prefixes whose packets go out through the link (a default route in
+    ``route_table``, rules for these sources): containers that keep their own network."""
+    route_table: int = DEFAULT_TABLE
+    """The routing table of ``route_from``."""
+    masquerade: bool = False
+    """Source NAT (nftables masquerade) for forwarded traffic that leaves through the link."""
 
     def __post_init__(self) -> None:
         check_ifname(self.ifname)
         if not 0 <= self.metric <= 0xFFFFFFFF:
             raise HostSetupError(f"route metric {self.metric} is outside 0-4294967295")
+        policy_routing.check_table(self.route_table)
+        if self.netns is not None:
+            netns_path(self.netns)
+            if self.managed_resolv_conf is None and self.dns == DnsMode(DnsTarget.RESOLVCONF):
+                raise HostSetupError(
+                    f"--dns resolvconf with --netns {self.netns}: a namespace given by path "
+                    "has no resolv.conf of its own; use --dns file:PATH (a container's: "
+                    "/proc/PID/root/etc/resolv.conf)"
+                )
+
+    @property
+    def managed_resolv_conf(self) -> Path | None:
+        """The resolv.conf that ``resolvconf`` DNS writes: ``resolv_conf``; with ``netns``
+        a name and ``resolv_conf`` left as it is, /etc/netns/NAME/resolv.conf, which
+        ``ip netns exec NAME`` shows as /etc/resolv.conf; None for a namespace given by
+        path, which has no file of its own."""
+        if self.netns is None or self.resolv_conf != DEFAULT_RESOLV_CONF:
+            return self.resolv_conf
+        if is_netns_name(self.netns):
+            return NETNS_ETC / self.netns / "resolv.conf"
+        return None
 
 
 # --- the changes a state file lists ------------------------------------------------------------
@@ -225,6 +272,8 @@ class RouteChange:
     """Next hop (a link-local router address), or None for a route straight on the link."""
     metric: int
     """Route metric (``RTA_PRIORITY``)."""
+    table: int = RT_TABLE_MAIN
+    """The routing table: main, or the one of ``route_from``."""
 
 
 @dataclass(frozen=True)
@@ -239,13 +288,26 @@ class FileChange:
     """What we wrote: the file is put back only while it still holds this."""
 
 
-Change = LinkChange | AddressChange | RouteChange | FileChange
+Change = (
+    LinkChange
+    | AddressChange
+    | RouteChange
+    | FileChange
+    | RuleChange
+    | UnreachableChange
+    | MasqueradeChange
+)
 _KINDS: dict[str, type[Any]] = {
     "link": LinkChange,
     "address": AddressChange,
     "route": RouteChange,
     "file": FileChange,
+    "rule": RuleChange,
+    "unreachable": UnreachableChange,
+    "masquerade": MasqueradeChange,
 }
+_WITH_THE_LINK = (LinkChange, RuleChange, UnreachableChange, MasqueradeChange)
+"""Changes that last as long as the TUN: not withdrawn when the link goes down."""
 
 
 def _encode(change: Change) -> dict[str, Any]:
@@ -319,16 +381,25 @@ def _same_file(fd: int, path: Path) -> bool:
 class _StateFile:
     """The list of changes, saved atomically on every update."""
 
-    def __init__(self, path: Path, ifname: str, changes: Sequence[Change] = ()) -> None:
+    def __init__(
+        self,
+        path: Path,
+        ifname: str,
+        changes: Sequence[Change] = (),
+        netns: Netns | None = None,
+    ) -> None:
         self.path = path
         self.ifname = ifname
         self.changes: list[Change] = list(changes)
+        self.netns = netns
 
     @classmethod
     def load(cls, path: Path) -> _StateFile:
         try:
             data = json.loads(path.read_bytes())
-            return cls(path, data["ifname"], [_decode(item) for item in data["changes"]])
+            changes = [_decode(item) for item in data["changes"]]
+            netns = Netns(**data["netns"]) if data.get("netns") else None
+            return cls(path, data["ifname"], changes, netns)
         except (ValueError, KeyError, TypeError) as exc:
             raise HostSetupError(
                 f"state file {path} is unreadable ({exc}): check what it lists, then delete it"
@@ -351,6 +422,7 @@ class _StateFile:
             "version": STATE_VERSION,
             "pid": os.getpid(),
             "ifname": self.ifname,
+            "netns": self.netns.as_dict() if self.netns else None,
             "changes": [_encode(change) for change in self.changes],
         }
         try:
@@ -393,7 +465,9 @@ def _undo_all(state: _StateFile, before_link: Callable[[], None] = lambda: None)
         if isinstance(change, LinkChange):
             before_link()
         try:
-            done.append(_undo(change))
+            done.append(_undo(change, state.netns))
+        except NamespaceGone as exc:
+            done.append(f"{exc}, and with it: {_shown(change)}")
         except (HostSetupError, OSError) as exc:
             failures.append(str(exc))
             continue
@@ -407,41 +481,67 @@ def _undo_all(state: _StateFile, before_link: Callable[[], None] = lambda: None)
     raise HostSetupError(f"could not undo everything listed in {state.path}: {'; '.join(failures)}")
 
 
-def _undo(change: Change) -> str:
+def _undo(change: Change, netns: Netns | None) -> str:
+    """Undo ``change``, made in ``netns`` (None: ours); what was done, in words."""
     if isinstance(change, LinkChange):
-        return _undo_link(change)
+        return _undo_link(change, netns)
     if isinstance(change, AddressChange):
-        return _undo_address(change)
+        return _undo_address(change, netns)
     if isinstance(change, RouteChange):
-        return _undo_route(change)
+        return _undo_route(change, netns)
+    if isinstance(change, RuleChange | UnreachableChange):
+        return policy_routing.undo(change, netns)
+    if isinstance(change, MasqueradeChange):
+        return nat.undo_masquerade(change, netns)
     return _undo_file(change)
 
 
-def _undo_link(change: LinkChange) -> str:
+def _shown(change: Change) -> str:
+    """``change`` in words."""
+    if isinstance(change, LinkChange):
+        return change.ifname
+    if isinstance(change, AddressChange):
+        return _address_text(change)
+    if isinstance(change, RouteChange):
+        return f"route {_route_text(change)}"
+    if isinstance(change, RuleChange | UnreachableChange):
+        return policy_routing.text(change)
+    if isinstance(change, MasqueradeChange):
+        return nat.masquerade_text(change)
+    return change.path
+
+
+def _undo_link(change: LinkChange, netns: Netns | None) -> str:
     if change.created:
-        gone = not delete_link(change.ifindex, change.ifname)
+        gone = not delete_link(change.ifindex, change.ifname, netns)
         return f"{change.ifname}: {'gone with our descriptor' if gone else 'deleted'}"
-    if change.previous is None or not restore_link(change.ifindex, change.ifname, change.previous):
+    if change.previous is None or not restore_link(
+        change.ifindex, change.ifname, change.previous, netns
+    ):
         return f"{change.ifname}: nothing to put back"
     return f"{change.ifname}: MTU {change.previous.mtu}, {'up' if change.previous.up else 'down'}"
 
 
-def _undo_address(change: AddressChange) -> str:
+def _undo_address(change: AddressChange, netns: Netns | None) -> str:
     def delete(ipr: IPRoute) -> None:
         ipr.addr("del", **_address_args(change))
 
-    return _undo_on_link(change, delete, errno.EADDRNOTAVAIL, _address_text(change))
+    return _undo_on_link(change, delete, errno.EADDRNOTAVAIL, _address_text(change), netns)
 
 
-def _undo_route(change: RouteChange) -> str:
+def _undo_route(change: RouteChange, netns: Netns | None) -> str:
     def delete(ipr: IPRoute) -> None:
         ipr.route("del", **_route_args(change))
 
-    return _undo_on_link(change, delete, errno.ESRCH, f"route {_route_text(change)}")
+    return _undo_on_link(change, delete, errno.ESRCH, f"route {_route_text(change)}", netns)
 
 
 def _undo_on_link(
-    change: AddressChange | RouteChange, delete: Callable[[IPRoute], None], gone: int, shown: str
+    change: AddressChange | RouteChange,
+    delete: Callable[[IPRoute], None],
+    gone: int,
+    shown: str,
+    netns: Netns | None,
 ) -> str:
     """Run ``delete`` if the interface is still the one we changed; the error ``gone``
     (and a vanished interface) mean it is gone already."""
@@ -457,7 +557,7 @@ def _undo_on_link(
             return False
         return True
 
-    removed = netlink(remove, doing=f"remove {shown}", missing=False)
+    removed = netlink(remove, doing=f"remove {shown}", missing=False, netns=netns)
     return f"{'removed' if removed else 'already gone:'} {shown}"
 
 
@@ -498,7 +598,7 @@ def _route_args(change: RouteChange) -> dict[str, Any]:
         "dst": change.dst,
         "oif": change.ifindex,
         "priority": change.metric,
-        "table": RT_TABLE_MAIN,
+        "table": change.table,
     }
     if change.gateway:
         args["gateway"] = change.gateway
@@ -509,7 +609,8 @@ def _route_args(change: RouteChange) -> dict[str, Any]:
 
 def _route_text(change: RouteChange) -> str:
     via = f" via {change.gateway}" if change.gateway else ""
-    return f"{change.dst}{via} dev {change.ifname} metric {change.metric}"
+    table = f" table {change.table}" if change.table != RT_TABLE_MAIN else ""
+    return f"{change.dst}{via} dev {change.ifname} metric {change.metric}{table}"
 
 
 def _address_present(ipr: IPRoute, change: AddressChange) -> bool:
@@ -523,12 +624,12 @@ def _address_present(ipr: IPRoute, change: AddressChange) -> bool:
 
 
 def _route_present(ipr: IPRoute, change: RouteChange) -> bool:
-    """Whether the main table has a route to the same prefix with the same metric, through
-    any interface: adding ours would fail (IPv4 and IPv6 both refuse a second one with
-    NLM_F_EXCL), and replacing it would overwrite someone else's."""
+    """Whether the route's table has a route to the same prefix with the same metric,
+    through any interface: adding ours would fail (IPv4 and IPv6 both refuse a second one
+    with NLM_F_EXCL), and replacing it would overwrite someone else's."""
     network = ip_network(change.dst)
-    for route in ipr.get_routes(family=_family(network.version)):
-        if route.get_attr("RTA_TABLE") != RT_TABLE_MAIN or route["dst_len"] != network.prefixlen:
+    for route in ipr.get_routes(family=_family(network.version), table=change.table):
+        if route.get_attr("RTA_TABLE") != change.table or route["dst_len"] != network.prefixlen:
             continue
         dst = route.get_attr("RTA_DST")
         if dst is not None and ip_address(dst) != network.network_address:
@@ -639,6 +740,7 @@ class HostConfig:
         self._lock = _Lock(self.state_path.with_suffix(".lock"))
         self._state: _StateFile | None = None
         self._tun: TunDevice | None = None
+        self._netns: Netns | None = None
         self._mtu = 0
         self._dns = settings.dns
         self._applied = _Applied()
@@ -666,8 +768,10 @@ class HostConfig:
             self._lock.acquire(self.settings.ifname)
             try:
                 cleaned = self._clean_leftovers()
+                self._netns = find_netns(self.settings.netns) if self.settings.netns else None
+                self._check_forwarding()
                 self._dns = self._choose_dns()
-                self._state = _StateFile(self.state_path, self.settings.ifname)
+                self._state = _StateFile(self.state_path, self.settings.ifname, (), self._netns)
                 self._state.save()
             except BaseException:
                 self._lock.release()
@@ -680,9 +784,21 @@ class HostConfig:
         log.warning("%s: undoing what a pppbridge that was killed left", self.state_path)
         return _undo_all(_StateFile.load(self.state_path))
 
+    def _check_forwarding(self) -> None:
+        """Refuse to start when ``route_from`` or ``masquerade`` cannot work: forwarding is
+        off (``bridge.policy_routing`` says why pppbridge does not switch it on)."""
+        settings = self.settings
+        if settings.route_from:
+            wanted = policy_routing.versions(settings.route_from)
+            policy_routing.check_forwarding(wanted, self._netns, "--route-from")
+        if settings.masquerade:
+            policy_routing.check_forwarding([4], self._netns, "--masquerade")
+
     def _choose_dns(self) -> DnsMode:
-        chosen = self.settings.dns or default_dns_mode(self.settings.resolv_conf)
-        path = self.settings.resolv_conf
+        path = self.settings.managed_resolv_conf
+        if path is None:  # a namespace given by path: no resolv.conf of its own
+            return self.settings.dns or DnsMode(DnsTarget.NONE)
+        chosen = self.settings.dns or default_dns_mode(path)
         if chosen.target == DnsTarget.RESOLVCONF and path.is_symlink():
             log.warning(
                 "DNS: %s is a symlink to %s, managed by another service (systemd-resolved or "
@@ -706,7 +822,9 @@ class HostConfig:
                 self._tun.configure(mtu)
                 self._mtu = mtu
                 return self._tun
-            tun = TunDevice.open(self.settings.ifname, device=self.settings.tun_device)
+            tun = TunDevice.open(
+                self.settings.ifname, device=self.settings.tun_device, netns=self._netns
+            )
             change: LinkChange | None = None
             try:
                 # A TUN we create lives only as long as our descriptor, so it is recorded
@@ -719,11 +837,27 @@ class HostConfig:
                 tun.close()
                 if change in state.changes:
                     with contextlib.suppress(HostSetupError, OSError):
-                        _undo(change)
+                        _undo(change, self._netns)
                     state.forget(change)
                 raise
             self._tun, self._mtu = tun, mtu
+            with self._transaction():
+                self._add_link_companions()
             return tun
+
+    def _add_link_companions(self) -> None:
+        """What lasts as long as the TUN: the ``route_from`` rules with the unreachable
+        defaults of their table, and the masquerade table."""
+        settings = self.settings
+        for change in policy_routing.policy_changes(settings.route_from, settings.route_table):
+            self._add_companion(
+                change, policy_routing.present, policy_routing.add, policy_routing.text(change)
+            )
+        if settings.masquerade:
+            masquerade = nat.masquerade_change(settings.ifname)
+            self._add_companion(
+                masquerade, nat.table_present, nat.add_masquerade, nat.masquerade_text(masquerade)
+            )
 
     # --- IPv4 ---
 
@@ -811,7 +945,12 @@ class HostConfig:
         if ra.router_lifetime:
             wanted = RouteChange(*self._link(), "::/0", str(ra.router), self.settings.metric)
         for change in self._state_changes():
-            if isinstance(change, RouteChange) and change.dst == "::/0" and change != wanted:
+            if (
+                isinstance(change, RouteChange)
+                and change.dst == "::/0"
+                and change.table == RT_TABLE_MAIN
+                and change != wanted
+            ):
                 self._remove(change)  # another router, or this one is no router any more
         if wanted is not None:
             expires = ra.router_lifetime.to_bytes(4, sys.byteorder)  # RTA_EXPIRES: u32 seconds
@@ -836,7 +975,7 @@ class HostConfig:
         with self._mutex:
             if self._state is None:
                 return
-            self._withdraw(lambda change: not isinstance(change, LinkChange))
+            self._withdraw(lambda change: not isinstance(change, _WITH_THE_LINK))
             self._applied = _Applied()
 
     def teardown(self) -> list[str]:
@@ -922,6 +1061,10 @@ class HostConfig:
             networks.insert(0, _DEFAULT_ROUTES[4])  # IPv6's comes with the RA
         for dst in networks:
             self._add_route(RouteChange(*self._link(), dst, None, self.settings.metric))
+        if version in policy_routing.versions(self.settings.route_from):
+            table = self.settings.route_table
+            default = _DEFAULT_ROUTES[version]
+            self._add_route(RouteChange(*self._link(), default, None, self.settings.metric, table))
 
     def _add_route(self, change: RouteChange, **extra: Any) -> None:
         self._add(
@@ -941,23 +1084,50 @@ class HostConfig:
         state = self._started()
         new = change not in state.changes
         if new:
-            if netlink(lambda ipr: present(ipr, change), doing=f"look at {change.ifname}"):
+            looked = netlink(
+                lambda ipr: present(ipr, change),
+                doing=f"look at {change.ifname}",
+                netns=self._netns,
+            )
+            if looked:
                 if shown not in self._applied.notices:
                     self._applied.notices.add(shown)
                     log.warning("%s is there already and not ours: left as it is", shown)
                 return
             state.record(change)  # before it is made
         try:
-            netlink(apply, doing=f"add {shown}")
+            netlink(apply, doing=f"add {shown}", netns=self._netns)
         except HostSetupError:
             if new:
                 state.forget(change)  # the kernel refused it: nothing was made
             raise
 
+    def _add_companion(
+        self,
+        change: Any,
+        present: Callable[[Any, Netns | None], bool],
+        apply: Callable[[Any, Netns | None], object],
+        shown: str,
+    ) -> None:
+        """Make ``change`` (a rule, a route or a table that is not on the interface) once,
+        recorded first; leave one that is there and not ours."""
+        state = self._started()
+        if change in state.changes:
+            return
+        if present(change, self._netns):
+            log.warning("%s is there already and not ours: left as it is", shown)
+            return
+        state.record(change)
+        try:
+            apply(change, self._netns)
+        except HostSetupError:
+            state.forget(change)  # refused: nothing was made
+            raise
+
     def _remove(self, change: Change) -> None:
         state = self._started()
         if change in state.changes:
-            log.info("%s", _undo(change))
+            log.info("%s", _undo(change, self._netns))
             state.forget(change)
 
     def _withdraw(self, which: Callable[[Change], bool]) -> None:
@@ -972,7 +1142,9 @@ class HostConfig:
         if mode is None or mode.target == DnsTarget.NONE:
             return
         servers: list[IPv4Address | IPv6Address] = [*self._applied.dns4, *self._applied.dns6]
-        path = self.settings.resolv_conf if mode.target == DnsTarget.RESOLVCONF else mode.path
+        path = (
+            self.settings.managed_resolv_conf if mode.target == DnsTarget.RESOLVCONF else mode.path
+        )
         assert path is not None
         if mode.target == DnsTarget.RESOLVCONF:
             content = resolv_conf_text(self.settings.ifname, servers)
