@@ -166,4 +166,7 @@ def _nft(action: Callable[[Any], T], doing: str, netns: Netns | None) -> T:
     except NetlinkError as exc:
         if exc.code == errno.EPERM:
             raise HostSetupError(f"no permission to {doing}: needs root (CAP_NET_ADMIN)") from None
-        raise HostSetupError(f"cannot {doing}: {os.strerror(exc.code)}") from None
+        hint = ""
+        if exc.code in (errno.EOPNOTSUPP, errno.EPROTONOSUPPORT, errno.EAFNOSUPPORT):
+            hint = " (this kernel lacks nftables NAT: modprobe nf_tables nft_masq)"
+        raise HostSetupError(f"cannot {doing}: {os.strerror(exc.code)}{hint}") from None

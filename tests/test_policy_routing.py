@@ -42,6 +42,7 @@ from test_tun import needs_root
 FAR = IPv4Address("198.51.100.1")
 CONTAINER_NET = ip_network("192.0.2.0/25")
 CONTAINER = IPv4Address("192.0.2.2")
+CONTAINER6 = ip_network("2001:db8:c::/64")
 GATEWAY = IPv4Address("192.0.2.1")  # B's end of the veth
 UPLINK_GATEWAY = "192.0.2.129"  # B's own default route, on its uplink 192.0.2.128/25
 TABLE_NAME = f"pppbridge-{IFNAME}"
@@ -220,6 +221,44 @@ def test_masquerade_lets_the_container_ping_through_the_link(
         assert (request.src, request.dst) == (LOCAL, FAR)  # masqueraded
         assert (reply.src, reply.dst) == (FAR, CONTAINER)  # and back
     nothing_left(topology)
+
+
+def enable_ipv6_forwarding() -> None:
+    with open("/proc/sys/net/ipv6/conf/all/forwarding", "w") as setting:
+        setting.write("1")
+
+
+def ipv6_policy() -> tuple[set[str], set[str]]:
+    """B's IPv6 rules for CONTAINER6 and the IPv6 routes of the policy table."""
+    with IPRoute() as ipr:
+        rules = {
+            f"{r.get_attr('FRA_PRIORITY')} {r.get_attr('FRA_TABLE')}"
+            for r in ipr.get_rules(family=10)
+            if r.get_attr("FRA_SRC") == str(CONTAINER6.network_address)
+        }
+        table = {
+            f"type {r['type']} oif {r.get_attr('RTA_OIF')}"
+            for r in ipr.get_routes(family=10, table=DEFAULT_TABLE)
+        }
+        return rules, table
+
+
+@needs_root
+def test_ipv6_sources_go_through_the_link_from_ipv6cp_on(
+    topology: Topology, settings: HostSettings
+) -> None:
+    bridge = topology.bridge
+    bridge.run(enable_ipv6_forwarding)
+    with HostConfig(replace(settings, route_from=(CONTAINER6,))) as host:
+        host.open_tun(1500)
+        assert bridge.run(ipv6_policy) == (
+            {"32700 254", f"32701 {DEFAULT_TABLE}"},
+            {"type 7 oif 1"},
+        )
+        host.apply_ipv6_link_local(bytes.fromhex("0211223344556677"), None)
+        tun = bridge.run(tun_index)
+        assert bridge.run(ipv6_policy)[1] == {"type 7 oif 1", f"type 1 oif {tun}"}
+    assert bridge.run(ipv6_policy) == (set(), set())
 
 
 @needs_root
