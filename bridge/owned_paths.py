@@ -8,19 +8,25 @@ path, unlike ``asyncio.start_unix_server(path=...)``, which deletes a socket it 
 The mode of a new socket is set while it is bound (the umask of that moment), before
 ``listen()``: there is no moment when it is reachable with a wider mode.
 
+``UnixServer`` is an asyncio server on such a socket, whose ``close`` ends its clients
+and removes only its own socket.
+
 Users: the simulator's control socket (``bridge.simulator.control``), the bridge's
 control socket (``bridge.control_socket``) and the metrics file (``bridge.metrics``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import os
 import socket
 import stat
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from .entry import os_error_text
 
@@ -123,3 +129,66 @@ def remove_stale_socket(path: str) -> bool:
     if before is None or before.kind != stat.S_IFSOCK:
         return False
     return why_taken(path)[0] is Taken.STALE and remove_if_ours(path, before)
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class UnixServer:
+    """An asyncio stream server on a new socket at ``path`` (``bind_unix_socket``): its
+    clients are tracked, and ``close`` ends them and removes the socket while it is ours."""
+
+    def __init__(self, path: str, mode: int | None = None) -> None:
+        self.path = path
+        self._mode = mode
+        self._server: asyncio.Server | None = None
+        self._bound: Identity | None = None
+        self._clients: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
+
+    @property
+    def clients(self) -> int:
+        """Connections being served now."""
+        return len(self._clients)
+
+    async def start(self, handler: Handler, limit: int) -> None:
+        """Listen; ``PathTaken`` if anything is at the path, ``OSError`` otherwise."""
+        sock, self._bound = bind_unix_socket(self.path, self._mode)
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._clients[task] = writer
+            try:
+                await handler(reader, writer)
+            except asyncio.CancelledError:
+                pass  # closing
+            finally:
+                self._clients.pop(task, None)
+                writer.close()
+
+        try:
+            self._server = await asyncio.start_unix_server(serve, sock=sock, limit=limit)
+        except BaseException:
+            sock.close()
+            self._remove_our_socket()
+            raise
+
+    async def close(self, timeout: float = 2.0) -> None:
+        """No new clients; each served one's handler cancelled (bounded) and its
+        connection closed; the socket file removed while it is still ours."""
+        if self._server is not None:
+            self._server.close()
+        for task, writer in list(self._clients.items()):
+            task.cancel()
+            writer.close()
+        if self._clients:
+            await asyncio.wait(list(self._clients), timeout=timeout)
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), timeout)
+            self._server = None
+        self._remove_our_socket()
+
+    def _remove_our_socket(self) -> None:
+        bound, self._bound = self._bound, None
+        remove_if_ours(self.path, bound)

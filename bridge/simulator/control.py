@@ -14,7 +14,6 @@ is removed only while it is still the socket we bound.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import json
 from collections.abc import Awaitable, Callable
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from netstack.errors import UsageError
 
 from ..entry import os_error_text
-from ..owned_paths import Identity, PathTaken, Taken, bind_unix_socket, remove_if_ours
+from ..owned_paths import PathTaken, Taken, UnixServer
 from .settings import BAUD_RATES, DialResult, Registration, number
 
 if TYPE_CHECKING:
@@ -71,11 +70,7 @@ class ControlServer:
     def __init__(self, simulator: Simulator, path: str) -> None:
         self._simulator = simulator
         self.path = path
-        self._server: asyncio.Server | None = None
-        self._bound: Identity | None = None
-        """The socket file we made; None until then and after removal."""
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._server = UnixServer(path)
         self._commands: dict[str, Callable[[list[str]], Awaitable[dict[str, Any]]]] = {
             "status": self._status,
             "drop": self._call_fault("drop"),
@@ -96,53 +91,25 @@ class ControlServer:
     async def start(self) -> None:
         """Make the socket. Raises UsageError if the path exists, whatever it is."""
         try:
-            sock, self._bound = bind_unix_socket(self.path)
+            await self._server.start(self._client, _MAX_LINE)
         except PathTaken as exc:
             advice = _ADVICE.get(exc.kind, "")
             raise UsageError(f"--control {self.path}: {exc}{advice}") from None
         except OSError as exc:
             raise UsageError(f"--control {self.path}: {os_error_text(exc)}") from None
-        try:
-            self._server = await asyncio.start_unix_server(self._client, sock=sock, limit=_MAX_LINE)
-        except BaseException:
-            sock.close()
-            self._remove_our_socket()
-            raise
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()  # a client waiting in "wait" or "ping"
-        for writer in list(self._writers):
-            writer.close()  # ends the client's readline: its handler returns
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
-            self._server = None
-        self._remove_our_socket()
-
-    def _remove_our_socket(self) -> None:
-        """Unlink the path only while it is the socket we bound (same device and inode)."""
-        bound, self._bound = self._bound, None
-        remove_if_ours(self.path, bound)
+        """Clients waiting in "wait" or "ping" are cancelled; the socket removed."""
+        await self._server.close()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)  # type: ignore[arg-type]
         try:
             while line := await reader.readline():
                 reply = await self.execute(line.decode("utf-8", "replace").strip())
                 writer.write(json.dumps(reply).encode() + b"\n")
                 await writer.drain()
-        except (ConnectionError, ValueError, asyncio.LimitOverrunError, asyncio.CancelledError):
-            pass  # the client went away, sent an endless line, or we are closing
-        finally:
-            if task is not None:
-                self._tasks.discard(task)  # type: ignore[arg-type]
-            self._writers.discard(writer)
-            writer.close()
+        except (ConnectionError, ValueError, asyncio.LimitOverrunError):
+            pass  # the client went away or sent an endless line
 
     async def execute(self, line: str) -> dict[str, Any]:
         words = line.split()
