@@ -14,7 +14,8 @@ What is configured, all through pyroute2 (netlink), on the TUN interface:
 - Default routes (IPv4 and IPv6) with a configurable metric (700, NetworkManager's for
   modems) or none; extra routes through the link.
 - DNS: ``/etc/resolv.conf`` rewritten and restored byte for byte, or a pppd
-  ``usepeerdns``-style file, or nothing; IPv4 servers from IPCP, IPv6 ones from the RA's
+  ``usepeerdns``-style file, or systemd-resolved's per-link servers on the TUN (over
+  D-Bus, ``bridge.resolved``), or nothing; IPv4 servers from IPCP, IPv6 ones from the RA's
   RDNSS option (RFC 8106).
 - In another network namespace (``netns``: a name under /run/netns or a path such as
   /proc/PID/ns/net, so that a container's traffic alone goes over the link): the TUN and
@@ -124,13 +125,15 @@ class DnsTarget(Enum):
     """/etc/resolv.conf, rewritten; the original put back on exit."""
     FILE = "file"
     """A file of its own, as pppd's usepeerdns writes /etc/ppp/resolv.conf."""
+    RESOLVED = "resolved"
+    """systemd-resolved: the TUN's own servers and routing domain, reverted on exit."""
     NONE = "none"
     """Nowhere: the up script may use DNS1/DNS2."""
 
 
 @dataclass(frozen=True, slots=True)
 class DnsMode:
-    """A parsed ``--dns resolvconf|file:PATH|none``."""
+    """A parsed ``--dns resolvconf|resolved|file:PATH|none``."""
 
     target: DnsTarget
     """Where the servers go."""
@@ -139,23 +142,45 @@ class DnsMode:
 
 
 def parse_dns_mode(text: str) -> DnsMode:
-    """``resolvconf``, ``file:PATH`` or ``none``; raise ``HostSetupError`` otherwise."""
-    if text in (DnsTarget.RESOLVCONF.value, DnsTarget.NONE.value):
+    """``resolvconf``, ``resolved``, ``file:PATH`` or ``none``; raise ``HostSetupError``
+    otherwise."""
+    if text in (DnsTarget.RESOLVCONF.value, DnsTarget.RESOLVED.value, DnsTarget.NONE.value):
         return DnsMode(DnsTarget(text))
     kind, _, path = text.partition(":")
     if kind == DnsTarget.FILE.value and path:
         return DnsMode(DnsTarget.FILE, Path(path))
-    raise HostSetupError(f"--dns {text!r}: expected resolvconf, file:PATH or none")
+    raise HostSetupError(f"--dns {text!r}: expected resolvconf, resolved, file:PATH or none")
+
+
+RESOLVED_FILES = (
+    Path("/run/systemd/resolve/stub-resolv.conf"),
+    Path("/run/systemd/resolve/resolv.conf"),
+    Path("/usr/lib/systemd/resolv.conf"),
+    Path("/lib/systemd/resolv.conf"),
+)
+"""What /etc/resolv.conf links to when systemd-resolved manages it (systemd-resolved(8),
+"/etc/resolv.conf"): its stub, its list of upstream servers, or the static stub."""
 
 
 def default_dns_mode(resolv_conf: Path = DEFAULT_RESOLV_CONF) -> DnsMode:
-    """``resolvconf`` when ``resolv_conf`` is a plain file, ``none`` otherwise (a symlink
-    means another service, systemd-resolved or resolvconf, manages it)."""
+    """``resolvconf`` when ``resolv_conf`` is a plain file, ``resolved`` when it is a
+    symlink to one of systemd-resolved's files (``RESOLVED_FILES``), ``none`` otherwise
+    (a symlink means another service, resolvconf for one, manages it)."""
     try:
-        plain = stat.S_ISREG(os.lstat(resolv_conf).st_mode)
+        mode = os.lstat(resolv_conf).st_mode
     except OSError:
-        plain = False
-    return DnsMode(DnsTarget.RESOLVCONF if plain else DnsTarget.NONE)
+        return DnsMode(DnsTarget.NONE)
+    if stat.S_ISREG(mode):
+        return DnsMode(DnsTarget.RESOLVCONF)
+    if stat.S_ISLNK(mode) and _link_target(resolv_conf) in RESOLVED_FILES:
+        return DnsMode(DnsTarget.RESOLVED)
+    return DnsMode(DnsTarget.NONE)
+
+
+def _link_target(path: Path) -> Path:
+    """Where symlink ``path`` points, a relative target (``../run/...``) made absolute, as
+    written: the target need not exist."""
+    return Path(os.path.normpath(path.parent / os.readlink(path)))
 
 
 def parse_route(text: str) -> Network:
@@ -184,6 +209,9 @@ class HostSettings:
     """Where DNS servers go; None: ``default_dns_mode(resolv_conf)``."""
     resolv_conf: Path = DEFAULT_RESOLV_CONF
     """The resolv.conf to manage (a parameter so that tests never touch the real one)."""
+    system_bus: str | None = None
+    """The D-Bus address where systemd-resolved is (``--dns resolved``); None: the system
+    bus (a parameter so that tests use a bus of their own)."""
     tun_device: str = TUN_DEVICE
     """The TUN driver's control device."""
     netns: str | None = None
@@ -206,6 +234,11 @@ class HostSettings:
         policy_routing.check_table(self.route_table)
         if self.netns is not None:
             netns_path(self.netns)
+            if self.dns == DnsMode(DnsTarget.RESOLVED):
+                raise HostSetupError(
+                    f"--dns resolved with --netns {self.netns}: systemd-resolved serves its "
+                    "own namespace only; use --dns resolvconf or file:PATH"
+                )
             if self.managed_resolv_conf is None and self.dns == DnsMode(DnsTarget.RESOLVCONF):
                 raise HostSetupError(
                     f"--dns resolvconf with --netns {self.netns}: a namespace given by path "
@@ -289,6 +322,22 @@ class FileChange:
     """What we wrote: the file is put back only while it still holds this."""
 
 
+@dataclass(frozen=True)
+class ResolvedChange:
+    """DNS servers and domains given to the interface in systemd-resolved."""
+
+    ifname: str
+    """The interface's name."""
+    ifindex: int
+    """The interface's index, which resolved knows it by."""
+    bus: str | None
+    """The D-Bus address resolved was reached at; None: the system bus."""
+    servers: tuple[str, ...]
+    """The servers, in order."""
+    domains: tuple[str, ...]
+    """The domains, ``~name`` for a routing domain (resolvectl's notation)."""
+
+
 Change = (
     LinkChange
     | AddressChange
@@ -297,6 +346,7 @@ Change = (
     | RuleChange
     | UnreachableChange
     | MasqueradeChange
+    | ResolvedChange
 )
 _KINDS: dict[str, type[Any]] = {
     "link": LinkChange,
@@ -306,6 +356,7 @@ _KINDS: dict[str, type[Any]] = {
     "rule": RuleChange,
     "unreachable": UnreachableChange,
     "masquerade": MasqueradeChange,
+    "resolved": ResolvedChange,
 }
 _WITH_THE_LINK = (LinkChange, RuleChange, UnreachableChange, MasqueradeChange)
 """Changes that last as long as the TUN: not withdrawn when the link goes down."""
@@ -494,6 +545,8 @@ def _undo(change: Change, netns: Netns | None) -> str:
         return policy_routing.undo(change, netns)
     if isinstance(change, MasqueradeChange):
         return nat.undo_masquerade(change, netns)
+    if isinstance(change, ResolvedChange):
+        return _undo_resolved(change, netns)
     return _undo_file(change)
 
 
@@ -509,6 +562,8 @@ def _shown(change: Change) -> str:
         return policy_routing.text(change)
     if isinstance(change, MasqueradeChange):
         return nat.masquerade_text(change)
+    if isinstance(change, ResolvedChange):
+        return _resolved_text(change)
     return change.path
 
 
@@ -560,6 +615,33 @@ def _undo_on_link(
 
     removed = netlink(remove, doing=f"remove {shown}", missing=False, netns=netns)
     return f"{'removed' if removed else 'already gone:'} {shown}"
+
+
+def _undo_resolved(change: ResolvedChange, netns: Netns | None) -> str:
+    """RevertLink, while the interface is still there: resolved forgets a link that goes
+    (a TUN we made goes with a killed bridge). A resolved that is not running has nothing
+    to revert."""
+    from bridge import resolved  # jeepney, loaded only where resolved is used
+
+    there = netlink(
+        lambda ipr: link_matches(ipr, change.ifindex, change.ifname),
+        doing=f"look at {change.ifname}",
+        missing=False,
+        netns=netns,
+    )
+    if not there:
+        return f"already gone: {_resolved_text(change)} (it went with the interface)"
+    try:
+        resolved.revert_link(change.ifindex, bus=change.bus)
+    except resolved.NoSuchLink:
+        return f"already gone: {_resolved_text(change)}"
+    except resolved.ResolvedUnavailable as exc:
+        return f"{_resolved_text(change)}: nothing to revert ({exc})"
+    return f"reverted: {_resolved_text(change)}"
+
+
+def _resolved_text(change: ResolvedChange) -> str:
+    return f"DNS of {change.ifname} in systemd-resolved"
 
 
 def _undo_file(change: FileChange) -> str:
@@ -810,6 +892,8 @@ class HostConfig:
             return DnsMode(DnsTarget.NONE)
         if self.settings.dns is None and chosen.target == DnsTarget.NONE:
             log.info("DNS: %s is not a plain file: pppbridge leaves it alone", path)
+        if chosen.target == DnsTarget.RESOLVED and self.settings.netns is not None:
+            return DnsMode(DnsTarget.NONE)  # resolved serves its own namespace only
         return chosen
 
     # --- the interface ---
@@ -1143,6 +1227,9 @@ class HostConfig:
         if mode is None or mode.target == DnsTarget.NONE:
             return
         servers: list[IPv4Address | IPv6Address] = [*self._applied.dns4, *self._applied.dns6]
+        if mode.target == DnsTarget.RESOLVED:
+            self._set_resolved(servers)
+            return
         path = (
             self.settings.managed_resolv_conf if mode.target == DnsTarget.RESOLVCONF else mode.path
         )
@@ -1152,6 +1239,30 @@ class HostConfig:
         else:
             content = peer_dns_text(servers)
         self._write_dns_file(path, content if servers else None)
+
+    def _set_resolved(self, servers: Sequence[IPv4Address | IPv6Address]) -> None:
+        """The servers, and the routing domain ``~.`` when the link carries the default
+        route, on the TUN in systemd-resolved; reverted when there are none left. A call
+        that fails half-way is reverted by ``_transaction``."""
+        from bridge import resolved  # jeepney, loaded only where resolved is used
+
+        state = self._started()
+        ours = next((c for c in state.changes if isinstance(c, ResolvedChange)), None)
+        if not servers:
+            if ours is not None:
+                self._remove(ours)
+            return
+        domains = (resolved.ROUTE_ALL,) if self.settings.default_route else ()
+        wanted = ResolvedChange(
+            *self._link(), self.settings.system_bus, tuple(map(str, servers)), domains
+        )
+        if ours == wanted:
+            return
+        if ours is None:
+            state.record(wanted)
+        else:
+            state.replace(ours, wanted)
+        resolved.set_link_dns(wanted.ifindex, servers, domains, bus=wanted.bus)
 
     def _write_dns_file(self, path: Path, content: bytes | None) -> None:
         state = self._started()

@@ -770,8 +770,8 @@ def test_unreadable_state_file(settings: HostSettings) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("resolv", "--dns 'resolv': expected resolvconf, file:PATH or none"),
-        ("file:", "--dns 'file:': expected resolvconf, file:PATH or none"),
+        ("resolv", "--dns 'resolv': expected resolvconf, resolved, file:PATH or none"),
+        ("file:", "--dns 'file:': expected resolvconf, resolved, file:PATH or none"),
     ],
 )
 def test_bad_dns_mode(text: str, message: str) -> None:

@@ -37,7 +37,7 @@ BAD_SWITCHES = {
     "apn-quote": (["--apn", 'inter"net'], "the APN 'inter\"net' holds a double quote"),
     "cid": (["--cid", "0"], "the cid must be from 1 to 16"),
     "route": (["--route", "198.51.100.0/33"], "--route '198.51.100.0/33'"),
-    "dns": (["--dns", "file:"], "--dns 'file:': expected resolvconf, file:PATH or none"),
+    "dns": (["--dns", "file:"], "--dns 'file:': expected resolvconf, resolved, file:PATH or none"),
     "interface": (["--interface", "a" * 16], "interface name 'aaaaaaaaaaaaaaaa'"),
 }
 
