@@ -19,15 +19,28 @@ import pytest
 import scapy.layers.ppp  # noqa: F401 - registers linktype 204 (DIR_PPP) with rdpcap
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scapy.layers.inet import ICMP, IP
 from scapy.layers.ppp import DIR_PPP, HDLC, PPP
 from scapy.utils import rdpcap
 
 from bridge.capture import PcapCapture, SerialTap, TranscriptFile, timestamp
-from bridge.logs import MODEM_LOGGER, OUR_LOGGERS, setup_logging
+from bridge.logs import (
+    ECHO_LOGGER,
+    MODEM_LOGGER,
+    OUR_LOGGERS,
+    PPP_LOGGER,
+    PppTrace,
+    setup_logging,
+)
 from bridge.pcap import PcapWriter, is_ppp_capture
+from netstack.config import AuthProtocol, LinkConfig
 from netstack.describe import describe
 from netstack.errors import UsageError
+from netstack.events import LinkUp
 from netstack.hdlc import Framer
+from netstack.hdlc_reference import decode as reference_decode
+from netstack.secret import Secret
+from tests.link_pair import Pair, answering_config
 
 REPO = Path(__file__).resolve().parent.parent
 LCP_REQUEST = (0xC021, bytes.fromhex("010100140206000000000506074cc23e07020802"))
@@ -294,7 +307,7 @@ ISO_MILLISECONDS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d"
 def modem_log() -> Iterator[logging.Logger]:
     """The modem's logger, and the logging configuration restored after the test."""
     root = logging.getLogger()
-    names = [*OUR_LOGGERS, MODEM_LOGGER]
+    names = [*OUR_LOGGERS, MODEM_LOGGER, PPP_LOGGER, ECHO_LOGGER]
     levels = {name: logging.getLogger(name).level for name in names}
     handlers, root_level = list(root.handlers), root.level
     yield logging.getLogger(MODEM_LOGGER)
@@ -377,3 +390,47 @@ def test_timestamp() -> None:
     text = timestamp(moment)
     assert re.fullmatch(ISO_MILLISECONDS, text)
     assert datetime.datetime.fromisoformat(text).timestamp() == pytest.approx(1_700_000_000.123)
+
+
+# ------------------------------------------------------------------ a whole call
+def test_a_call_recorded_both_ways(tmp_path: Path, modem_log: logging.Logger) -> None:
+    """A client and an answering ``Link`` negotiate (PAP, ACCM 0, compressed headers)
+    and carry a ping; the client's bytes go through one SerialTap with a capture and the
+    -vv trace, as the data plane's would. The capture holds every frame, checked with
+    the reference decoder; the trace every control packet, in pppd's words."""
+    pair = Pair(
+        LinkConfig(username="alice", password=Secret("s3cret")),
+        answering_config(require_auth=AuthProtocol.PAP, secrets={"alice": Secret("s3cret")}),
+    )
+    pair.start()
+    assert pair.run_until(lambda: bool(pair.events_of(pair.client, LinkUp)))
+    ping = bytes(IP(src="198.51.100.2", dst="198.51.100.1") / ICMP(id=7, seq=1) / b"ping")
+    pair.send_packet(pair.client, ping)
+    pair.run_for(1.0)
+    console = io.StringIO()
+    setup_logging(2, console, environ={})
+    capture = PcapCapture.open(str(tmp_path / "call.pcap"))
+    tap = SerialTap([capture, PppTrace()])
+    for data in pair.client.wire_bytes:
+        tap.sent(data)
+    for data in pair.server.wire_bytes:
+        tap.received(data)
+    capture.close()
+
+    def frames(writes: list[bytes]) -> list[tuple[int, bytes]]:
+        return [frame for data in writes for frame in reference_decode(data, 0, 0xFFFF)]
+
+    sent, received = frames(pair.client.wire_bytes), frames(pair.server.wire_bytes)
+    [request] = [info for protocol, info in sent if protocol == 0xC023]
+    assert request.endswith(b"\x05alice\x06s3cret")  # on the wire; masked in the capture
+    masked = request[:-6] + b"******"
+    expected = [(1, p, masked if p == 0xC023 else i) for p, i in sent]
+    assert read_back(tmp_path / "call.pcap") == expected + [(0, p, i) for p, i in received]
+    assert (1, 0x0021, ping) in expected  # after LCP: ACCM 0, headers compressed
+    lines = [line.removeprefix("pppbridge: ") for line in console.getvalue().splitlines()]
+    control = [frame for frame in sent + received if frame[0] != 0x0021]
+    assert len(lines) == len(control)
+    assert lines[0].startswith("sent [LCP ConfReq id=")
+    assert "sent [PAP AuthReq id=0x" in "\n".join(lines) and "s3cret" not in console.getvalue()
+    assert any(line.startswith("rcvd [IPCP ConfNak") for line in lines)
+    assert not any("IP data" in line for line in lines)
