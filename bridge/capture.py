@@ -3,10 +3,10 @@
 - ``FrameTap``: anything that wants each PPP frame of the link, both ways, as
   ``frame(sent, protocol, info)`` (``sent``: we wrote it to the modem). ``SerialTap``
   finds the frames in the raw serial bytes the data plane reads and writes and hands
-  them to its taps: the data plane calls ``received(data)`` after every read and
-  ``sent(data)`` for every write, nothing else (the bytes before the first flag, AT
-  leftovers, are skipped). Its deframers are its own, never the link's, so a tap
-  cannot change what the link sees.
+  them to its taps: the data plane calls ``received(data)`` with the bytes that came
+  with CONNECT and after every read, and ``sent(data)`` for every write, nothing else
+  (bytes before the first flag, AT leftovers, are skipped). Its deframers are its own,
+  never the link's, so a tap cannot change what the link sees.
 - ``PcapCapture`` (a ``FrameTap``): the frames in ``bridge.pcap``'s format, direction 1
   for what we sent. Past ``max_bytes`` the file is rotated like logrotate: FILE becomes
   FILE.1, FILE.1 FILE.2 ... up to FILE.``keep``, and the oldest goes. Only captures are
@@ -226,12 +226,13 @@ def _masked(protocol: int, info: bytes) -> bytes:
 class TranscriptFile(logging.Handler):
     """``--transcript FILE``: the AT dialogue, one line a record, after its time."""
 
-    def __init__(self, stream: TextIO, name: str) -> None:
+    def __init__(self, stream: TextIO, label: str) -> None:
         super().__init__(logging.DEBUG)
         self.stream = stream
-        self.name = name
+        self.label = label
+        """How the user named it: ``--transcript FILE``."""
         self._failed = False
-        self._attached: list[logging.Logger] = []
+        self._attached: list[tuple[logging.Logger, int]] = []
 
     @classmethod
     def open(cls, path: str) -> TranscriptFile:
@@ -254,9 +255,9 @@ class TranscriptFile(logging.Handler):
         """Take the records of ``logger``, DEBUG included (the console's verbosity
         decides only what the console shows, ``bridge.logs``)."""
         target = logging.getLogger(logger)
+        self._attached.append((target, target.level))
         target.addHandler(self)
         target.setLevel(logging.DEBUG)
-        self._attached.append(target)
 
     def emit(self, record: logging.LogRecord) -> None:
         if self._failed:
@@ -265,15 +266,17 @@ class TranscriptFile(logging.Handler):
             self._write(f"{timestamp(record.created)} {one_line(record.getMessage())}")
         except OSError as exc:
             self._failed = True
-            log.error("%s: %s; no more lines are written there", self.name, os_error_text(exc))
+            log.error("%s: %s; no more lines are written there", self.label, os_error_text(exc))
 
     def _write(self, line: str) -> None:
         self.stream.write(line + "\n")
         self.stream.flush()
 
     def close(self) -> None:
-        for logger in self._attached:
+        """Detach (each logger gets its level back) and close the file."""
+        for logger, level in reversed(self._attached):
             logger.removeHandler(self)
+            logger.setLevel(level)
         self._attached.clear()
         close_quietly(self.stream)
         super().close()

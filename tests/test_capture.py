@@ -321,14 +321,16 @@ def test_transcript_lines_with_their_times(tmp_path: Path, modem_log: logging.Lo
     path = tmp_path / "at.log"
     console = io.StringIO()
     setup_logging(0, console, environ={})  # the console shows none of it
-    before = time.time()
+    before, level = time.time(), modem_log.level
     transcript = TranscriptFile.open(str(path))
     transcript.attach()
+    assert modem_log.isEnabledFor(logging.DEBUG)
     modem_log.debug("%s", "> AT+CPIN=****")
     modem_log.debug("%s", "< OK")
     modem_log.info("resetting the modem:\nAT+CFUN=1,1")
     after = time.time()
     transcript.close()
+    assert modem_log.level == level
     modem_log.debug("%s", "> AT after the end")
     header, *lines = path.read_text().splitlines()
     assert re.fullmatch(rf"--- pppbridge run {ISO_MILLISECONDS}, pid {os.getpid()} ---", header)
