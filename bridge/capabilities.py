@@ -16,7 +16,8 @@ written, and a modem that was unplugged is opened again. CAP_DAC_OVERRIDE is wha
 root write files it does not own: a resolv.conf or ``file:PATH`` owned by another user, or
 read-only to its owner, can no longer be written after the drop (the error says so).
 Not dropped by the bridge but its caller's choice: the built-in simulator removes its
-network namespace at exit (CAP_SYS_ADMIN); the up and down scripts, children of a root
+network namespace at exit, and with ``--netns`` each netlink call enters the namespace
+(setns(2)), both needing CAP_SYS_ADMIN; the up and down scripts, children of a root
 bridge, get the bounding set, CAP_NET_ADMIN alone (pppd runs its scripts with all of
 root's power; ``iptables`` needs CAP_NET_RAW, for one).
 
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 
 CAP_SETPCAP = 8
 CAP_NET_ADMIN = 12
+CAP_SYS_ADMIN = 21
+"""setns(2) needs it: with ``--netns`` every netlink call enters the namespace (keep it too)."""
 # <linux/prctl.h>
 PR_CAPBSET_DROP = 24
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522  # <linux/capability.h>: two 32-bit words per set

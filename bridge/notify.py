@@ -57,7 +57,7 @@ class Notifier:
     watchdog_interval: float | None
     """Seconds between two WATCHDOG=1 (half of ``$WATCHDOG_USEC``), or None: no watchdog."""
 
-    def __init__(self, address: str | bytes | None, watchdog_interval: float | None = None):
+    def __init__(self, address: str | bytes | None, watchdog_interval: float | None = None) -> None:
         self.address = address
         self.watchdog_interval = watchdog_interval if address is not None else None
         self._timer: asyncio.TimerHandle | None = None
