@@ -51,7 +51,14 @@ class NotifySocket:
         return data.decode(), pids[0]
 
     def quiet_for(self, seconds: float) -> bool:
-        """True when nothing arrives within ``seconds``."""
+        """True when nothing new arrives within ``seconds`` (what was queued before this
+        call is discarded first)."""
+        self.sock.setblocking(False)
+        try:
+            while True:
+                self.sock.recv(4096)
+        except BlockingIOError:
+            pass
         return not select.select([self.sock], [], [], seconds)[0]
 
 
@@ -156,8 +163,9 @@ def test_watchdog_at_half_the_interval_and_silent_while_the_loop_is_stuck(
             for _ in range(5):
                 assert await loop.sock_recv(receiver.sock, 4096) == b"WATCHDOG=1"
                 arrivals.append(time.monotonic())
-        # Five beats take four intervals at least (the first is sent at once).
-        assert arrivals[-1] - arrivals[0] >= 4 * interval * 0.9
+        # Five beats are four intervals apart (the first is sent at once); one interval of
+        # slack for a first arrival that was late (a loaded machine).
+        assert arrivals[-1] - arrivals[0] >= 3 * interval
         # The loop stuck in a callback (here: this coroutine, not awaiting): nothing comes.
         assert receiver.quiet_for(3 * interval)
         async with asyncio.timeout(TIMEOUT):  # the loop turns again: so does the watchdog
