@@ -403,6 +403,7 @@ def test_resolved_not_running(namespace: Namespace, settings: HostSettings) -> N
 
 
 @needs_root
+@needs_dbus  # for the settings' bus, replaced here
 def test_no_bus(namespace: Namespace, settings: HostSettings, tmp_path: Path) -> None:
     missing = f"unix:path={tmp_path}/no-bus"
 
