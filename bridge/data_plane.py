@@ -28,6 +28,7 @@ from netstack.events import DeliverPacket, LinkDown, Output, WriteSerial
 from netstack.link import Link
 from netstack.ra import is_router_advertisement
 
+from .capture import SerialTap
 from .tun import TunDevice
 
 READ_SIZE = 65536
@@ -49,6 +50,7 @@ class DataPlane:
         tun: TunDevice,
         on_event: Callable[[Output], None],
         on_router_advertisement: Callable[[bytes], None] | None = None,
+        tap: SerialTap | None = None,
     ) -> None:
         self.link = link
         self.drops: Counter[str] = Counter()
@@ -56,6 +58,8 @@ class DataPlane:
         self._tun = tun
         self._on_event = on_event
         self._on_ra = on_router_advertisement
+        self._tap = tap
+        """Sees every byte both ways (``--pcap``, ``-vv``); None costs nothing."""
         self._loop = asyncio.get_running_loop()
         self._backlog = bytearray()
         self._writing = False
@@ -77,6 +81,8 @@ class DataPlane:
         now = self._loop.time()
         self._apply(self.link.open(now))
         if initial:
+            if self._tap:
+                self._tap.received(initial)
             self._apply(self.link.receive_bytes(initial, now))
 
     def send_packet(self, packet: bytes) -> None:
@@ -127,6 +133,8 @@ class DataPlane:
         if not data:
             self._line_lost("serial line closed")
             return
+        if self._tap:
+            self._tap.received(data)
         self._apply(self.link.receive_bytes(data, self._loop.time()))
 
     def _tun_readable(self) -> None:
@@ -193,6 +201,8 @@ class DataPlane:
     def _write(self, data: bytes) -> None:
         if not self._running:
             return
+        if self._tap:
+            self._tap.sent(data)
         if not self._backlog:
             try:
                 written = os.write(self._serial, data)

@@ -117,6 +117,7 @@ async def bring_up(
 async def hang_up(port: SerialPort) -> None:
     """Back to command mode, by DTR and by ``+++``/``ATH``; bounded (about 2.6 s)."""
     fd = port.fileno()
+    log.debug("> (DTR dropped, then +++ and ATH: hanging up)")
     port.set_dtr(False)
     # These waits are the protocol's own timing (DTR low, S12 guard times), not waits
     # for something to happen.

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import logging
 import signal
 import sys
 from collections.abc import Callable
@@ -20,8 +19,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from netstack.errors import UsageError
 
+from .capture import FrameTap, PcapCapture, TranscriptFile
 from .entry import STOP_SIGNALS, Failed, LineWriter, internal_error, say
 from .errors import DeviceError, HostSetupError
+from .logs import PppTrace, setup_logging
 from .run_exit import RunEnded, RunExit
 from .run_settings import RunSettings, with_device
 from .supervisor import Supervisor
@@ -31,16 +32,32 @@ if TYPE_CHECKING:
 
 
 def main(settings: RunSettings) -> int:
-    _logging(settings.verbose)
+    setup_logging(settings.verbose)  # bridge.logs: one event a line, journal-aware
     return asyncio.run(run(settings, sys.stdout))
 
 
-def _logging(verbose: int) -> None:
-    """Our own loggers only (``pppbridge.*`` and ``bridge.*``): -v the AT dialogue and
-    what is changed on the host; libraries' debug output is never shown."""
-    logging.basicConfig(level=logging.WARNING, format="pppbridge: %(message)s", stream=sys.stderr)
-    for name in ("pppbridge", "bridge"):  # our named loggers, and our modules' own
-        logging.getLogger(name).setLevel(logging.DEBUG if verbose >= 1 else logging.WARNING)
+def open_captures(settings: RunSettings) -> tuple[list[FrameTap], list[Callable[[], None]]]:
+    """``--pcap``, ``--transcript`` and ``-vv``'s PPP trace: the frame taps for the data
+    plane, and how to close what was opened. UsageError (before anything is touched) for
+    a file that cannot be used."""
+    taps: list[FrameTap] = []
+    closers: list[Callable[[], None]] = []
+    try:
+        if settings.transcript:
+            transcript = TranscriptFile.open(settings.transcript)
+            transcript.attach()
+            closers.append(transcript.close)
+        if settings.pcap:
+            capture = PcapCapture.open(settings.pcap, max_bytes=settings.pcap_size * 1_000_000)
+            taps.append(capture)
+            closers.append(capture.close)
+    except BaseException:
+        for close in reversed(closers):
+            close()
+        raise
+    if PppTrace.enabled():
+        taps.append(PppTrace())
+    return taps, closers
 
 
 async def start_simulator(
@@ -102,7 +119,9 @@ async def run(settings: RunSettings, out: TextIO) -> int:
             loop.add_signal_handler(signum, on_signal, signum)
             installed.append(signum)
     simulator = None
+    closers: list[Callable[[], None]] = []
     try:
+        taps, closers = open_captures(settings)
         if settings.simulator is not None:
             simulator, settings = await start_simulator(
                 settings, lambda text: writer.line(f"pppbridge: {text}")
@@ -112,6 +131,7 @@ async def run(settings: RunSettings, out: TextIO) -> int:
             lambda text: writer.line(f"pppbridge: {text}"),
             stopping=stopping,
             hurry=hurry,
+            taps=taps,
         )
         await supervisor.run()
         if failures:
@@ -129,6 +149,8 @@ async def run(settings: RunSettings, out: TextIO) -> int:
     finally:
         if simulator is not None:
             await simulator.close()
+        for close in reversed(closers):
+            close()
         for signum in installed:
             loop.remove_signal_handler(signum)
         loop.set_exception_handler(None)

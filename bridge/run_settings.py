@@ -95,6 +95,12 @@ class RunSettings:
     try_target: str | None = None
     """An address to suggest pinging once the link is up."""
     verbose: int = 0
+    pcap: str | None = None
+    """Write the PPP frames to this capture file (``bridge.capture``), rotated."""
+    pcap_size: int = 10
+    """Megabytes a capture file holds before the next one starts."""
+    transcript: str | None = None
+    """Append the AT dialogue, with times, to this file."""
     ipv4: bool = field(init=False, default=True)
     ipv6: bool = field(init=False, default=True)
 
@@ -160,6 +166,10 @@ def settings_from_values(values: Mapping[str, Given]) -> RunSettings:
         default_route=value["default_route"] and not simulated,
         routes=tuple(routes),
         dns=value.get("dns") or (DnsMode(DnsTarget.NONE) if simulated else None),
+        netns=value.get("netns"),
+        route_from=tuple(value["route_from"]),
+        route_table=value["route_table"],
+        masquerade=value["masquerade"],
     )
     serial = SerialSettings(
         device=value.get("device") or "", baud=value["baud"], rtscts=value["flow"] == "rtscts"
@@ -180,6 +190,9 @@ def settings_from_values(values: Mapping[str, Given]) -> RunSettings:
         down_script=value.get("down_script"),
         try_target=str(DEFAULT_PLAN.echo_ipv4) if simulated else None,
         verbose=value["verbose"],
+        pcap=value.get("pcap"),
+        pcap_size=value["pcap_size"],
+        transcript=value.get("transcript"),
     )
 
 

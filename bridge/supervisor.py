@@ -23,7 +23,7 @@ import contextlib
 import logging
 import os
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv6Address
 from typing import TypeVar
@@ -47,6 +47,7 @@ from netstack.ra import (
     parse_router_advertisement,
 )
 
+from .capture import FrameTap, SerialTap
 from .data_plane import DataPlane
 from .device_watch import wait_for_device
 from .errors import DeviceError, HostSetupError
@@ -129,6 +130,7 @@ class Supervisor:
         stopping: asyncio.Event | None = None,
         hurry: asyncio.Event | None = None,
         rng: random.Random | None = None,
+        taps: Sequence[FrameTap] = (),
     ) -> None:
         self.settings = settings
         self.say = say
@@ -136,6 +138,8 @@ class Supervisor:
         self.stopping = stopping or asyncio.Event()
         """Set by the first stop signal: finish the call politely, then end."""
         self.hurry = hurry or asyncio.Event()
+        self.taps = tuple(taps)
+        """What sees each call's PPP frames (``--pcap``, ``-vv``)."""
         """Set by a second stop signal: skip the politeness, restore and end."""
         self.ready = asyncio.Event()
         """Set while the link is up and configured ("ready" was said); cleared when it
@@ -251,7 +255,8 @@ class Supervisor:
         self._session = _Session(self._loop.time())
         self._last_ra = None  # a new call: the host's IPv6 was withdrawn with the last one
         link = Link(self._link_config(), random.SystemRandom())
-        plane = DataPlane(link, port.fileno(), self._tun, self._on_event, self._on_ra)
+        tap = SerialTap(self.taps) if self.taps else None
+        plane = DataPlane(link, port.fileno(), self._tun, self._on_event, self._on_ra, tap)
         self._plane = plane
         plane.start(dialled.trailing)
         session = self._session
