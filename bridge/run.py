@@ -23,6 +23,7 @@ from .capture import FrameTap, PcapCapture, TranscriptFile
 from .entry import STOP_SIGNALS, Failed, LineWriter, internal_error, say
 from .errors import DeviceError, HostSetupError
 from .logs import PppTrace, setup_logging
+from .notify import Notifier
 from .run_exit import RunEnded, RunExit
 from .run_settings import RunSettings, with_device
 from .supervisor import Supervisor
@@ -86,6 +87,12 @@ async def start_simulator(
     return simulator, with_device(settings, simulator.device)
 
 
+async def _ready_once(supervisor: Supervisor, notifier: Notifier) -> None:
+    """READY=1 the first time the link is up and configured (systemd takes the first)."""
+    await supervisor.ready.wait()
+    notifier.ready(f"ready: {supervisor.settings.host.ifname} is up")
+
+
 async def run(settings: RunSettings, out: TextIO) -> int:
     """The whole run; its exit status. ``out`` gets the phase lines."""
     writer = LineWriter(out, "standard output")
@@ -97,6 +104,7 @@ async def run(settings: RunSettings, out: TextIO) -> int:
             hurry.set()
             return
         stopping.set()  # first: the line below may fail (no one reads standard output)
+        notifier.stopping(f"{signum.name}: hanging up and restoring")
         with contextlib.suppress(Failed):
             writer.line(f"pppbridge: {signum.name}: hanging up and restoring (again: at once)")
 
@@ -113,6 +121,13 @@ async def run(settings: RunSettings, out: TextIO) -> int:
 
     loop.set_exception_handler(on_callback_error)
 
+    notifier = Notifier.from_environment()  # systemd's Type=notify, when it asks
+    notifier.start_watchdog(loop)
+
+    def say_phase(text: str) -> None:
+        writer.line(f"pppbridge: {text}")
+        notifier.status(text)
+
     installed = []
     for signum in STOP_SIGNALS:
         with contextlib.suppress(ValueError, RuntimeError):  # not the main thread
@@ -128,12 +143,16 @@ async def run(settings: RunSettings, out: TextIO) -> int:
             )
         supervisor = Supervisor(
             settings,
-            lambda text: writer.line(f"pppbridge: {text}"),
+            say_phase,
             stopping=stopping,
             hurry=hurry,
             taps=taps,
         )
-        await supervisor.run()
+        ready = loop.create_task(_ready_once(supervisor, notifier))
+        try:
+            await supervisor.run()
+        finally:
+            ready.cancel()
         if failures:
             say(f"pppbridge run: error: {failures[0]}; the host is as it was")
             return RunExit.FAILED
@@ -147,6 +166,7 @@ async def run(settings: RunSettings, out: TextIO) -> int:
         say(f"pppbridge run: error: {exc}")
         return RunExit.USAGE
     finally:
+        notifier.close()
         if simulator is not None:
             await simulator.close()
         for close in reversed(closers):

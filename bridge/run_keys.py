@@ -373,12 +373,12 @@ KEYS = (
     ),
     Key(
         "dns",
-        Text("resolvconf, file:PATH or none"),
+        Text("resolvconf, resolved, file:PATH or none"),
         None,
         "where the DNS servers go (default: resolvconf if /etc/resolv.conf is a plain file, "
         "else none)",
         HOST,
-        metavar="resolvconf|file:PATH|none",
+        metavar="resolvconf|resolved|file:PATH|none",
         example="resolvconf",
         check=_dns,
     ),

@@ -47,6 +47,7 @@ from netstack.ra import (
     parse_router_advertisement,
 )
 
+from .capabilities import CAP_NET_ADMIN, CAP_SYS_ADMIN, keep_only
 from .capture import FrameTap, SerialTap
 from .data_plane import DataPlane
 from .device_watch import wait_for_device
@@ -166,6 +167,7 @@ class Supervisor:
             for line in self.host.start():
                 self.say(f"cleaned up after an earlier run: {line}")
             self._tun = self.host.open_tun(1500)
+            self._drop_capabilities()
             while not self.stopping.is_set():
                 await self._one_call()
                 if self.stopping.is_set():
@@ -174,6 +176,20 @@ class Supervisor:
         finally:
             for line in self.host.teardown():
                 log.info("restored: %s", line)
+
+    def _drop_capabilities(self) -> None:
+        """The TUN is open and leftovers cleaned: from here on only CAP_NET_ADMIN is
+        needed (addresses, routes; CAP_SYS_ADMIN too to enter ``--netns``). Not when an
+        up or down script runs (pppd gives them root's powers, and so do we) nor with the
+        built-in simulator (its namespace's removal needs CAP_SYS_ADMIN)."""
+        s = self.settings
+        if s.simulator is not None or s.up_script or s.down_script or os.geteuid() != 0:
+            return
+        keep = (CAP_NET_ADMIN, CAP_SYS_ADMIN) if s.host.netns else (CAP_NET_ADMIN,)
+        try:
+            keep_only(keep)
+        except OSError as exc:  # a kernel or a sandbox that refuses: run on, and say so
+            log.warning("capabilities could not be dropped: %s", exc)
 
     async def _one_call(self) -> None:
         port = await self._open_port()

@@ -246,7 +246,7 @@ REFUSED = {
     'route = "192.0.2.0/24"': 'key "route": "192.0.2.0/24" is not allowed: a list of IPv4',
     "route = [1]": 'key "route": [1] is not allowed: a list of IPv4 or IPv6 prefixes',
     'route = ["192.0.2.0/24", "192.0.2.1/24"]': '"route": "192.0.2.1/24" is not allowed: an IPv4',
-    'dns = "file:"': 'key "dns": "file:" is not allowed: resolvconf, file:PATH or none',
+    'dns = "file:"': 'key "dns": "file:" is not allowed: resolvconf, resolved, file:PATH or none',
     'interface = "a/b"': "key \"interface\": interface name 'a/b' is not valid",
     "state_dir = []": 'key "state_dir": [] is not allowed: text in double quotes',
     "up_script = {a = 1}": 'key "up_script": {a = 1} is not allowed: text in double quotes',

@@ -1,0 +1,66 @@
+"""``pppbridge run`` as systemd runs it, checked from the outside: the notify protocol on a
+socket the test provides ($NOTIFY_SOCKET: STATUS= lines with the phases, READY=1 once the
+link is up, WATCHDOG=1 with $WATCHDOG_USEC, STOPPING=1 on SIGTERM) and least privilege
+(once the TUN exists, CAP_NET_ADMIN is all the bridge keeps).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+from run_process import LINE_TIMEOUT, RunProcess, TestNamespace
+from sim_process import SimProcess
+from test_tun import needs_root
+
+pytestmark = needs_root
+CAP_NET_ADMIN = 1 << 12
+LINK_ARGS = ("--dns", "none", "--no-default-route", "--route", "198.51.100.0/24")
+
+
+def capabilities(pid: int) -> dict[str, int]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb"):
+            fields[key] = int(value.strip(), 16)
+    return fields
+
+
+def messages(sock: socket.socket, until: str, timeout: float) -> list[str]:
+    """Every notify datagram read until one holds ``until`` (bounded)."""
+    got: list[str] = []
+    deadline = time.monotonic() + timeout
+    while (remaining := deadline - time.monotonic()) > 0:
+        sock.settimeout(remaining)
+        try:
+            got.append(sock.recv(4096).decode())
+        except TimeoutError:
+            break
+        if until in got[-1]:
+            return got
+    raise AssertionError(f"no {until!r} within {timeout} s; got {got}")
+
+
+def test_notify_and_capabilities_as_under_systemd(tmp_path: Path) -> None:
+    notify_path = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(notify_path)
+        env = {"NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "2000000"}
+        with TestNamespace.made() as namespace, SimProcess(tmp_path) as sim:
+            args = ("--device", sim.device, *LINK_ARGS)
+            with RunProcess(namespace, tmp_path, *args, env=env) as run:
+                run.wait_line("ready")
+                before_ready = messages(sock, "READY=1", LINE_TIMEOUT)
+                assert any("STATUS=modem found" in m for m in before_ready), before_ready
+                assert any("STATUS=IPv4 up: 203.0.113.10" in m for m in before_ready)
+                assert any("WATCHDOG=1" in m for m in before_ready)
+                assert run.process is not None
+                caps = capabilities(run.process.pid)
+                assert caps["CapEff"] == caps["CapPrm"] == CAP_NET_ADMIN, caps
+                assert caps["CapBnd"] == CAP_NET_ADMIN and caps["CapInh"] == 0, caps
+                assert messages(sock, "WATCHDOG=1", 5.0)  # about every second
+                assert run.stop() == 0
+            assert "STOPPING=1" in " ".join(messages(sock, "STOPPING=1", 1.0))
+            assert namespace.state().empty
