@@ -116,14 +116,17 @@ def main_info(args: argparse.Namespace) -> int:
         info = modem_info(asyncio.run(_query(args, settings)), args.device)
     except (ClientError, UsageError) as exc:
         return say_failure("pppbridge info", exc)
-    except DeviceError:
+    except DeviceError as exc:
         holder = bridge_holding(args.device, args.state_dir)
-        if holder is not None:
-            exc = DeviceError(
+        if holder is None:
+            return say_failure("pppbridge info", exc)
+        return say_failure(
+            "pppbridge info",
+            DeviceError(
                 f"{args.device}: pppbridge {holder.instance} is using it; "
                 f"pppbridge status --instance {holder.instance} shows its modem"
-            )
-        return say_failure("pppbridge info", exc)
+            ),
+        )
     out = LineWriter(sys.stdout, "standard output")
     out.line(json.dumps(to_json(info), indent=2) if args.json else info_text(info))
     return 0
