@@ -249,13 +249,12 @@ def _reply(args: argparse.Namespace) -> AtReply:
     from .control_socket import ControlClient, bridge_holding
 
     if args.device is None:
-        client = ControlClient.for_instance(args.instance, args.state_dir)
-        return client.at(args.line, args.timeout)
+        return ControlClient.for_instance(args.instance, args.state_dir).at(args.line, args.timeout)
     settings = SerialSettings(args.device, baud=args.baud)
     try:
         return asyncio.run(run_on_device(settings, args.line, args.timeout))
     except DeviceError:
-        client = bridge_holding(args.device, args.state_dir)
-        if client is None:
+        holder = bridge_holding(args.device, args.state_dir)
+        if holder is None:
             raise
-        return client.at(args.line, args.timeout)
+        return holder.at(args.line, args.timeout)

@@ -13,8 +13,8 @@ One request a line, one reply a line, each a JSON object::
 
 A request may also be plain words, for ``socat - UNIX-CONNECT:PATH``: ``status``, or
 ``at AT+CSQ``. ``reason`` of a failure is ``usage`` (a bad request), ``refused`` (the
-bridge cannot do it now: ``at`` with only one AT port), ``busy`` (too many clients) or
-``device`` (the AT port could not be used or did not answer).
+bridge cannot do it now: ``at`` with only one AT port), ``busy`` (too many clients),
+``device`` (the AT port could not be used or did not answer) or ``internal`` (a bug).
 
 ``at`` runs on the modem's second AT port when the bridge has one (``at_port``, opened
 for each command, one command at a time); with one port it is refused with the reason:
@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import socket
 import time
@@ -45,12 +46,13 @@ from netstack.errors import UsageError
 
 from .at_command import DEFAULT_TIMEOUT, AtReply, check_command, check_timeout, run_on_device
 from .client_exit import ClientError, ClientExit
-from .entry import os_error_text, say
+from .entry import internal_error, os_error_text, say
 from .errors import DeviceError
 from .owned_paths import PathTaken, Taken, UnixServer, remove_stale_socket
 from .serial_port import SerialSettings
 from .status import BridgeState, Phase, SchemaError, from_json, to_json
 
+log = logging.getLogger("pppbridge")
 SOCKET_DIR = "/run/pppbridge"
 """The bridge's state directory (``netconfig.DEFAULT_STATE_DIR``), where its state file is."""
 DEFAULT_INSTANCE = "pppbridge0"
@@ -154,9 +156,18 @@ class ControlServer:
                     line = await reader.readline()
                 if not line:
                     return
-                await _send(writer, await self.answer(line))
+                await _send(writer, await self._answer_safely(line))
         except (ConnectionError, TimeoutError, ValueError, asyncio.LimitOverrunError):
             pass  # gone, idle, or an endless line: the connection ends
+
+    async def _answer_safely(self, line: bytes) -> dict[str, Any]:
+        """``answer``; a bug in it is one reply and a log line, not the bridge's end
+        (the run's loop ends the bridge on any exception that escapes a callback)."""
+        try:
+            return await self.answer(line)
+        except Exception as exc:
+            log.warning("control socket: %s", internal_error(exc))
+            return _failure("internal", internal_error(exc))
 
     async def answer(self, line: bytes | str) -> dict[str, Any]:
         """The reply to one request line."""

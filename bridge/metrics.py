@@ -104,7 +104,7 @@ def families(state: BridgeState) -> list[Family]:
         samples = () if value is None else (({**bridge, **labels}, value),)
         return Family(name, kind, text, samples)
 
-    modem, signal, c = state.modem, state.signal, state.counters
+    modem, c = state.modem, state.counters
     info = {
         "version": state.version,
         **{k: v or "" for k, v in (("profile", modem.profile), ("maker", modem.maker))},
@@ -140,15 +140,16 @@ def families(state: BridgeState) -> list[Family]:
         ),
     ]
     result += _registration_families(bridge, state)
-    result += [
-        one(f"pppbridge_signal_{name}", "gauge", f"{text}, as read before the last dial.", value)
-        for name, text, value in (
-            ("rssi_dbm", "Received signal strength (dBm)", signal and signal.rssi_dbm),
-            ("rsrp_dbm", "LTE reference signal received power (dBm)", signal and signal.rsrp_dbm),
-            ("rsrq_db", "LTE reference signal received quality (dB)", signal and signal.rsrq_db),
-            ("sinr_db", "Signal to interference and noise ratio (dB)", signal and signal.sinr_db),
-        )
-    ]
+    signal = state.signal
+    for name, text in (
+        ("rssi_dbm", "Received signal strength (dBm)"),
+        ("rsrp_dbm", "LTE reference signal received power (dBm)"),
+        ("rsrq_db", "LTE reference signal received quality (dB)"),
+        ("sinr_db", "Signal to interference and noise ratio (dB)"),
+    ):
+        value = None if signal is None else getattr(signal, name)
+        help_text = f"{text}, as read before the last dial."
+        result.append(one(f"pppbridge_signal_{name}", "gauge", help_text, value))
     for way, direction, verb in (("receive", "in", "received"), ("transmit", "out", "sent")):
         for unit, text in (
             ("bytes", f"Octets {verb} on the serial line"),

@@ -379,3 +379,49 @@ def test_a_busy_device_without_a_bridge_is_a_usage_error(tmp_path: Path) -> None
             run(scenario)
         finally:
             held.close()
+
+
+@pytest.mark.parametrize(
+    "name", ["pppbridge0", "wwan0", "a", "x" * 15, "x" * 16, "", ".", "..", "a/b", "a:b", "a b",
+             "a%d", "tab\there", "é" * 7, "é" * 8]
+)  # fmt: skip
+def test_an_instance_is_what_the_kernel_takes_as_an_interface_name(name: str) -> None:
+    """The same rules as the bridge's --interface (tun.check_ifname), without netlink."""
+    from bridge.errors import HostSetupError
+    from bridge.tun import check_ifname
+
+    try:
+        check_ifname(name)
+    except HostSetupError:
+        with pytest.raises(UsageError):
+            control_socket.check_instance(name)
+    else:
+        assert control_socket.check_instance(name) == name
+
+
+def test_the_socket_lives_where_the_bridge_keeps_its_state() -> None:
+    from bridge.netconfig import DEFAULT_STATE_DIR
+    from bridge.tun import DEFAULT_NAME
+
+    assert control_socket.SOCKET_DIR == str(DEFAULT_STATE_DIR)
+    assert control_socket.DEFAULT_INSTANCE == DEFAULT_NAME
+    assert socket_path(DEFAULT_NAME) == "/run/pppbridge/pppbridge0.sock"
+
+
+def test_a_failing_snapshot_is_one_reply_and_the_server_goes_on(tmp_path: Path) -> None:
+    calls = []
+
+    def snapshot() -> BridgeState:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return replace(up_state(), instance=INSTANCE)
+
+    async def scenario() -> None:
+        async with serving(tmp_path, snapshot):
+            client = ControlClient(socket_path(INSTANCE, tmp_path), INSTANCE)
+            with pytest.raises(ClientError, match="internal error .*RuntimeError: a bug"):
+                await asyncio.to_thread(client.status)
+            assert (await asyncio.to_thread(client.status)).phase is Phase.UP
+
+    run(scenario)
