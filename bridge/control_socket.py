@@ -78,6 +78,11 @@ _TAKEN = {
 class ControlSocketError(Exception):
     """The control socket cannot be made; the message is one line that says why."""
 
+    def __init__(self, message: str, *, another_bridge: bool = False) -> None:
+        super().__init__(message)
+        self.another_bridge = another_bridge
+        """A bridge with the same interface is running: this one must not start."""
+
 
 def check_instance(name: str) -> str:
     """``UsageError`` unless ``name`` is an interface name the kernel takes (what
@@ -137,7 +142,10 @@ class ControlServer:
                 # Left by a bridge that was killed: ours to replace.
                 await self._server.start(self._client, MAX_REQUEST)
         except PathTaken as exc:
-            raise ControlSocketError(f"{self.path}: {_TAKEN.get(exc.kind, exc)}") from None
+            raise ControlSocketError(
+                f"{self.path}: {_TAKEN.get(exc.kind, exc)}",
+                another_bridge=exc.kind is Taken.LISTENING,
+            ) from None
         except OSError as exc:
             raise ControlSocketError(f"{self.path}: {os_error_text(exc)}") from None
 

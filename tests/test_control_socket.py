@@ -184,9 +184,10 @@ def test_a_socket_left_by_a_killed_bridge_is_replaced(tmp_path: Path) -> None:
 def test_another_running_bridge_is_refused_and_keeps_its_socket(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with serving(tmp_path):
-            with pytest.raises(ControlSocketError, match="another pppbridge is running"):
+            with pytest.raises(ControlSocketError, match="another pppbridge is running") as caught:
                 async with serving(tmp_path):
                     pass
+            assert caught.value.another_bridge
             path = socket_path(INSTANCE, tmp_path)
             assert (await asyncio.to_thread(ControlClient(path, INSTANCE).status)).phase is Phase.UP
 
