@@ -32,6 +32,9 @@ COMMANDS = {
     "config": "check a configuration file of run, or show one with every key",
     "simulate": "run the built-in modem simulator on a pseudo-terminal",
     "tun-setup": "make a persistent TUN a user owns, so the bridge can run as that user",
+    "status": "show a running bridge: phase, modem, registration, signal, addresses, counters",
+    "info": "show the modem's identity, SIM, registration and signal, without dialling",
+    "at": "send one AT command to the modem (or through a running bridge)",
 }
 """Subcommand name -> one-line help."""
 STOPPED_IS_DONE = {"simulate"}
@@ -84,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
             add_run_arguments(sub)
         elif name == "tun-setup":
             _tun_setup_arguments(sub)
+        elif name in ("status", "info", "at"):
+            from .client_exit import EXIT_HELP
+            from .observe_cli import commands as observe_commands
+
+            observe_commands()[name].add_arguments(sub)
+            sub.epilog = EXIT_HELP
         elif name == "config":
             _config_arguments(sub)
     return parser
@@ -203,6 +212,10 @@ def _dispatch(args: Any) -> int:
         return simulate(args)
     if args.command == "tun-setup":
         return _tun_setup(args)
+    if args.command in ("status", "info", "at"):
+        from .observe_cli import commands
+
+        return commands()[args.command].main(args)
     if args.command == "config":
         return _config(args)
     from .run import main as run

@@ -12,20 +12,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from netstack.errors import UsageError
 
 from .capture import FrameTap, PcapCapture, TranscriptFile
+from .control_socket import ControlServer, ControlSocketError, socket_path
 from .entry import STOP_SIGNALS, Failed, LineWriter, internal_error, say
 from .errors import DeviceError, HostSetupError
 from .logs import PppTrace, setup_logging
+from .metrics import MetricsSettings, MetricsWriter
 from .notify import Notifier
 from .run_exit import RunEnded, RunExit
 from .run_settings import RunSettings, with_device
+from .serial_port import SerialSettings
+from .status import BridgeState
 from .supervisor import Supervisor
 
 if TYPE_CHECKING:
@@ -85,6 +90,44 @@ async def start_simulator(
         f"on {simulator.device}, {network}"
     )
     return simulator, with_device(settings, simulator.device)
+
+
+@contextlib.asynccontextmanager
+async def _observers(settings: RunSettings, supervisor: Supervisor) -> AsyncIterator[None]:
+    """The control socket (``pppbridge status``/``at``) and the ``--metrics`` file while
+    the bridge runs. A socket another bridge listens on is a usage error; one that cannot
+    be made otherwise is only a warning: the link matters more."""
+    loop = asyncio.get_running_loop()
+
+    def snapshot() -> BridgeState:
+        return supervisor.status.snapshot(loop.time())
+
+    at_port = None
+    if settings.at_port:
+        at_port = SerialSettings(settings.at_port, baud=settings.serial.baud)
+    host = settings.host
+    server = ControlServer(socket_path(host.ifname, host.state_dir), snapshot, at_port=at_port)
+    serving = True
+    try:
+        await server.start()
+    except ControlSocketError as exc:
+        if exc.another_bridge:
+            raise UsageError(f"{exc} (another pppbridge runs on {host.ifname})") from None
+        logging.getLogger("pppbridge").warning("no control socket: %s", exc)
+        serving = False
+    metrics = None
+    try:
+        if settings.metrics:
+            metrics = MetricsWriter(
+                MetricsSettings(settings.metrics, settings.metrics_interval), snapshot
+            )
+            metrics.start()
+        yield
+    finally:
+        if metrics is not None:
+            await metrics.stop()
+        if serving:
+            await server.close()
 
 
 async def _ready_once(supervisor: Supervisor, notifier: Notifier) -> None:
@@ -150,7 +193,8 @@ async def run(settings: RunSettings, out: TextIO) -> int:
         )
         ready = loop.create_task(_ready_once(supervisor, notifier))
         try:
-            await supervisor.run()
+            async with _observers(settings, supervisor):
+                await supervisor.run()
         finally:
             ready.cancel()
         if failures:

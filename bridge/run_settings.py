@@ -101,6 +101,11 @@ class RunSettings:
     """Megabytes a capture file holds before the next one starts."""
     transcript: str | None = None
     """Append the AT dialogue, with times, to this file."""
+    at_port: str | None = None
+    """A second AT port of the modem: ``pppbridge at`` uses it while PPP holds the first."""
+    metrics: str | None = None
+    """Write the counters to this file in Prometheus text format."""
+    metrics_interval: float = 15.0
     ipv4: bool = field(init=False, default=True)
     ipv6: bool = field(init=False, default=True)
 
@@ -193,6 +198,9 @@ def settings_from_values(values: Mapping[str, Given]) -> RunSettings:
         pcap=value.get("pcap"),
         pcap_size=value["pcap_size"],
         transcript=value.get("transcript"),
+        at_port=value.get("at_port"),
+        metrics=value.get("metrics"),
+        metrics_interval=value["metrics_interval"],
     )
 
 

@@ -23,6 +23,7 @@ import contextlib
 import logging
 import os
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv6Address
@@ -68,6 +69,8 @@ from .netconfig import HostConfig
 from .run_exit import RunEnded, RunExit
 from .run_settings import RunSettings
 from .serial_port import SerialPort, check_device
+from .status import Phase
+from .status_recorder import StatusRecorder, counters_of
 from .tun import TunDevice
 from .waiting import first_of
 
@@ -140,6 +143,14 @@ class Supervisor:
         """Set by the first stop signal: finish the call politely, then end."""
         self.hurry = hurry or asyncio.Event()
         self.taps = tuple(taps)
+        self.status = StatusRecorder(
+            settings.host.ifname,
+            now=asyncio.get_running_loop().time(),
+            started_unix=time.time(),
+            device=settings.serial.device,
+            at_port=settings.at_port,
+        )
+        """What ``pppbridge status`` and the metrics show (``bridge.status``)."""
         """What sees each call's PPP frames (``--pcap``, ``-vv``)."""
         """Set by a second stop signal: skip the politeness, restore and end."""
         self.ready = asyncio.Event()
@@ -251,10 +262,12 @@ class Supervisor:
             try:
                 port = SerialPort.open(self.settings.serial)
                 self._had_device = True
+                self.status.phase(Phase.BRINGING_UP, self._loop.time())
                 return port
             except DeviceError as exc:
                 if not self._had_device:
                     raise  # never seen it: a user mistake, said at once
+                self.status.phase(Phase.WAITING_FOR_DEVICE, self._loop.time())
                 if os.path.exists(device):  # there, but not usable yet (udev, busy)
                     self.say(f"{exc}; trying again in {self.settings.holdoff:g} s")
                     await first_of(self.stopping.wait(), timeout=max(self.settings.holdoff, 0.5))
@@ -273,6 +286,7 @@ class Supervisor:
         link = Link(self._link_config(), random.SystemRandom())
         tap = SerialTap(self.taps) if self.taps else None
         plane = DataPlane(link, port.fileno(), self._tun, self._on_event, self._on_ra, tap)
+        self.status.carrying(lambda: counters_of(link.statistics(), plane.drops))
         self._plane = plane
         plane.start(dialled.trailing)
         session = self._session
@@ -283,6 +297,7 @@ class Supervisor:
         finally:
             plane.stop()
             self._plane = None
+            self.status.call_ended()
             session.ended = True
             for timer in (session.ready_timer, session.rs_timer):
                 if timer is not None:
@@ -291,6 +306,7 @@ class Supervisor:
 
     async def _terminate(self, plane: DataPlane) -> None:
         """LCP Terminate-Request, and its Ack awaited a little (a second signal skips it)."""
+        self.status.phase(Phase.STOPPING, self._loop.time())
         plane.close("pppbridge is stopping")
         await first_of(self.hurry.wait(), plane.wait_finished(), timeout=TERMINATE_WAIT)
 
@@ -309,6 +325,7 @@ class Supervisor:
         session = self._session
         assert session is not None
         now = self._loop.time()
+        self.status.link_event(event, now)
         if isinstance(event, LcpUp):
             self.session_mtu = event.mtu
             if not self._configure(lambda: self.host.open_tun(event.mtu)):
@@ -399,6 +416,7 @@ class Supervisor:
         if not self._configure(lambda: applied.extend(self.host.apply_router_advertisement(ra))):
             return
         added = [a for a in applied if a not in before]
+        self.status.ipv6_globals(self.host.ipv6_globals)
         for address in added:
             self.say(f"IPv6 global address {address} (from the network's Router Advertisement)")
         if self._session is not None:
@@ -449,6 +467,7 @@ class Supervisor:
 
     # ------------------------------------------------------------- bring-up
     def _report(self, report: Report) -> None:
+        self.status.report(report, self._loop.time())
         if isinstance(report, ModemFound):
             parts = [p for p in (report.maker, report.model) if p]
             extra = [f"firmware {report.firmware}"] if report.firmware else []
@@ -497,9 +516,11 @@ class Supervisor:
         if lasted >= STABLE_SESSION:
             self._failures = 0
         self.reconnects += 1
+        self.status.reconnected()
         self._count_failure(RunExit.MAXFAIL, f"{down.reason.value}{detail}")
 
     def _count_failure(self, status: RunExit, why: str) -> None:
+        self.status.failure(why, self._loop.time())
         self._failures += 1
         maxfail = self.settings.maxfail
         if maxfail and self._failures >= maxfail:
@@ -510,6 +531,7 @@ class Supervisor:
         base = self.settings.holdoff * 2 ** min(max(self._failures - 1, 0), 16)
         delay = min(base, MAX_BACKOFF) * self._rng.uniform(0.75, 1.25)
         self.say(f"next dial in {delay:.1f} s")
+        self.status.phase(Phase.WAITING_TO_REDIAL, self._loop.time())
         await first_of(self.stopping.wait(), timeout=delay)
 
 
