@@ -259,7 +259,7 @@ def device_unplugged_and_back(workdir: Path) -> None:
 
 
 @scenario
-def hooks_get_pppds_variables_and_down_gets_ups(workdir: Path) -> None:
+def hooks_as_pppds(workdir: Path) -> None:
     """--up-script when ready, --down-script when the call ended, both with pppd's
     variables; the down script is told what the up script was (as pppd's ip-down)."""
     log = workdir / "hooks.log"
@@ -287,7 +287,7 @@ def hooks_get_pppds_variables_and_down_gets_ups(workdir: Path) -> None:
 
 
 @scenario
-def network_refusing_our_ppp_authentication_ends_with_status_7(workdir: Path) -> None:
+def ppp_auth_refused_is_status_7(workdir: Path) -> None:
     """The network asks CHAP (the simulator's --auth chap) and refuses the empty name and
     secret we answer with, having none configured."""
     with bridged(workdir, ("--auth", "chap")) as (namespace, sim, run):
