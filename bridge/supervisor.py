@@ -439,7 +439,9 @@ class Supervisor:
         if session.ready_timer is not None:
             session.ready_timer.cancel()
         target = self.settings.try_target or (str(info.peer_ipv4) if info.peer_ipv4 else None)
-        hint = f": try ping -I {self.settings.host.ifname} {target}" if target else ""
+        netns = self.settings.host.netns
+        where = f"ip netns exec {netns} " if netns and "/" not in netns else ""
+        hint = f": try {where}ping -I {self.settings.host.ifname} {target}" if target else ""
         self.say(f"ready{hint}")
         if self.settings.up_script:
             session.up_hook = self._loop.create_task(self._hook(self.settings.up_script))
