@@ -111,6 +111,7 @@ class StatusRecorder:
             status = RegistrationStatus(
                 state="roaming" if report.roaming else "home",
                 technology=report.technology,
+                operator=report.operator,
                 area=report.area,
                 cell=report.cell,
             )

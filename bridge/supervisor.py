@@ -484,6 +484,8 @@ class Supervisor:
             self.say(f"SIM ready{pin}{iccid}")
         elif isinstance(report, Registered):
             where = "roaming" if report.roaming else "home network"
+            if report.operator:
+                where += f" ({report.operator})"
             tech = f", {report.technology}" if report.technology else ""
             self.say(f"registered: {where}{tech}, after {report.duration:.1f} s")
         elif isinstance(report, SignalQuality):

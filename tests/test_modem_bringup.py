@@ -27,6 +27,7 @@ from bridge.modem import (
     WriteModem,
 )
 from bridge.modem.script import SYNC_SETTLE
+from bridge.simulator.at_network import OPERATOR
 from bridge.simulator.profiles import PROFILES as SIM_PROFILES
 from bridge.simulator.settings import DialResult, Registration, SimSettings
 from netstack.numbers import Code, Protocol
@@ -93,6 +94,7 @@ def test_every_profile_dials(profile: str, messy: bool, seed: int) -> None:
     assert (sim_ready.iccid, sim_ready.pin_entered) == (vendor.iccid, False)
     registered = modem_pair.of_type(Registered)[0]
     assert not registered.roaming
+    assert registered.operator == OPERATOR[0]  # +COPS? read once registered
     # --messy modems report NB-IoT (AcT 9) whatever their profile says.
     assert registered.act == (9 if messy else vendor.access_technology)
     signal = modem_pair.of_type(SignalQuality)[0]
@@ -103,7 +105,9 @@ def test_every_profile_dials(profile: str, messy: bool, seed: int) -> None:
     assert frames, f"no PPP frame after CONNECT: {bytes(modem_pair.ppp)!r}"
     assert frames[0].protocol == Protocol.LCP
     assert frames[0].info[0] == Code.CONFIGURE_REQUEST
-    if messy:
+    if messy and result.trailing.strip(b"\r\n"):
+        # The simulator writes CONNECT and its first frame at once; the harness may still
+        # cut that write between the two (then the frame comes in the next read, above).
         assert result.trailing.lstrip(b"\r\n").startswith(b"\x7e"), "CONNECT glued to a frame"
 
     assert modem_pair.sent("AT+CGDCONT=") == ['AT+CGDCONT=1,"IPV4V6","internet"']

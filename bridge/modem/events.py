@@ -96,6 +96,8 @@ class Registered:
     cell: str | None
     duration: float
     elapsed: float
+    operator: str | None = None
+    """The network's name, from +COPS? (27.007 7.3); None if the modem names none."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,8 @@ class Facts:
     """The PIN went to the modem: it is never sent a second time."""
     sim_waits: int = 0
     iccid: str | None = None
+    operator: str | None = None
+    """The network's name, from +COPS? once registered."""
     contexts: tuple[PdpContext, ...] = ()
     registrations: dict[str, Registration] = field(default_factory=dict)
     """The latest status by command, from reads and URCs alike."""
@@ -88,6 +90,7 @@ def _registered(facts: Facts, duration: float, elapsed: float) -> Report | None:
         cell=status.cell,
         duration=duration,
         elapsed=elapsed,
+        operator=facts.operator,
     )
 
 

@@ -313,3 +313,17 @@ def parse_edition(lines: Iterable[str], editions: Iterable[tuple[str, str]]) -> 
         if re.search(pattern, text):
             return meaning
     return None
+
+
+def parse_cops(line: str) -> tuple[str | None, int | None] | None:
+    """``+COPS: <mode>[,<format>,<oper>[,<AcT>]]`` (27.007 7.3) -> (operator, AcT); the
+    operator None when the modem names none (not registered), the AcT None when absent."""
+    text = value_after(line, "+COPS")
+    if text is None:
+        return None
+    fields = split_fields(text)
+    if number(fields[0]) is None:
+        return None
+    operator = unquote(fields[2]) if len(fields) > 2 else ""
+    act = number(fields[3]) if len(fields) > 3 else None
+    return (operator or None, act)

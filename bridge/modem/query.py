@@ -31,10 +31,9 @@ from .facts import Facts
 from .parsers import (
     Registration,
     Signal,
-    number,
+    parse_cops,
     parse_cpin,
     parse_iccid,
-    split_fields,
     unquote,
     value_after,
 )
@@ -228,17 +227,3 @@ def parse_imsi(lines: Sequence[str]) -> str | None:
         if match is not None:
             return match.group(1)
     return None
-
-
-def parse_cops(line: str) -> tuple[str | None, int | None] | None:
-    """``+COPS: <mode>[,<format>,<oper>[,<AcT>]]`` (27.007 7.3) -> (operator, AcT); the
-    operator None when the modem names none (not registered), the AcT None when absent."""
-    text = value_after(line, "+COPS")
-    if text is None:
-        return None
-    fields = split_fields(text)
-    if number(fields[0]) is None:
-        return None
-    operator = unquote(fields[2]) if len(fields) > 2 else ""
-    act = number(fields[3]) if len(fields) > 3 else None
-    return (operator or None, act)

@@ -25,6 +25,7 @@ from .parsers import (
     parse_ati,
     parse_cesq,
     parse_cgdcont,
+    parse_cops,
     parse_cpin,
     parse_csq,
     parse_edition,
@@ -442,4 +443,17 @@ def _registration_chats(profile: ModemProfile, settings: ModemSettings) -> list[
         )
     if profile.registration:
         chats.append(Chat(Step.REGISTER, None, _registration_verdict))
+        # 27.007 7.3: the network's name, for the report and ``pppbridge status``; a modem
+        # that answers ERROR or nothing useful costs the report only its name.
+        cops = at_line("AT+COPS?")
+        store = _keeper(_store_operator)
+        chats.append(Chat(Step.REGISTER, cops, store, response="+COPS:", timeout=timeout))
     return chats
+
+
+def _store_operator(facts: Facts, lines: list[str]) -> None:
+    for line in lines:
+        parsed = parse_cops(line)
+        if parsed is not None:
+            facts.operator = parsed[0]
+            return
