@@ -6,11 +6,16 @@ link is up, WATCHDOG=1 with $WATCHDOG_USEC, STOPPING=1 on SIGTERM) and least pri
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
+from subprocess import CompletedProcess
 
 from run_process import LINE_TIMEOUT, RunProcess, TestNamespace
+from run_traffic import ECHO_IPV4, ping
 from sim_process import SimProcess
 from test_tun import needs_root
 
@@ -64,3 +69,50 @@ def test_notify_and_capabilities_as_under_systemd(tmp_path: Path) -> None:
                 assert run.stop() == 0
             assert "STOPPING=1" in " ".join(messages(sock, "STOPPING=1", 1.0))
             assert namespace.state().empty
+
+
+def test_status_at_and_metrics_against_a_live_link(tmp_path: Path) -> None:
+    """``pppbridge status --json`` reads the running bridge's own link; ``pppbridge at``
+    goes through it to its second AT port (here a second simulator), and without one is
+    refused; the metrics file holds the same counters."""
+    metrics = tmp_path / "bridge.prom"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with TestNamespace.made() as namespace, SimProcess(tmp_path / "a") as sim:
+        with SimProcess(tmp_path / "b") as second_port:
+            args = ("--device", sim.device, "--at-port", second_port.device, *LINK_ARGS)
+            args += ("--metrics", str(metrics), "--metrics-interval", "1")
+            with RunProcess(namespace, tmp_path, *args) as run:
+                run.wait_line("ready")
+                assert namespace.run(ping, ECHO_IPV4) == 3
+                state = json.loads(client(namespace, run, "status", "--json").stdout)
+                assert state["phase"] == "up" and state["schema"] == 1
+                assert state["network"]["ipv4"] == "203.0.113.10"
+                assert state["network"]["ipv6_global"] == ["2001:db8:2::2"]
+                assert state["modem"]["imei"] and state["registration"]["operator"]
+                assert state["counters"]["packets_in"] >= 3
+                assert state["counters"]["packets_out"] >= 3
+                answer = client(namespace, run, "at", "AT+CSQ")
+                assert answer.returncode == 0 and "+CSQ:" in answer.stdout, answer
+                text = wait_for_file_text(metrics, 'pppbridge_up{bridge="pppbridge0"} 1')
+                assert 'profile="generic"' in text and "pppbridge_receive_packets_total" in text
+                assert run.stop() == 0
+            assert not metrics.exists()  # ours, removed on exit
+
+
+def client(namespace: TestNamespace, run: RunProcess, *words: str) -> CompletedProcess[str]:
+    command = namespace.command(
+        sys.executable, "-m", "bridge", words[0], "--state-dir", str(run.state_dir), *words[1:]
+    )
+    return subprocess.run(command, capture_output=True, text=True, timeout=LINE_TIMEOUT)
+
+
+def wait_for_file_text(path: Path, needle: str) -> str:
+    """The file's text once it holds ``needle`` (it is rewritten every second)."""
+    deadline = time.monotonic() + LINE_TIMEOUT
+    while time.monotonic() < deadline:
+        text = path.read_text() if path.exists() else ""
+        if needle in text:
+            return text
+        time.sleep(0.2)  # the probe's period: the file changes on the bridge's timer
+    raise AssertionError(f"{needle!r} not in {path} within {LINE_TIMEOUT} s")
