@@ -110,18 +110,48 @@ def run_as_plain_user(tmp_path: Path, state: Path) -> None:
 
 
 def wait_for_line(process: subprocess.Popen[str], start: str, timeout: float) -> str:
-    """Standard output read until a line starts with ``start`` (bounded); all of it."""
+    """Standard output read until a line starts with ``start`` (bounded); all of it.
+    Read from the descriptor itself: select and a buffered readline do not mix."""
     assert process.stdout is not None
+    fd = process.stdout.fileno()
     seen = ""
     deadline = time.monotonic() + timeout
     while (remaining := deadline - time.monotonic()) > 0:
-        ready, _, _ = select.select([process.stdout], [], [], remaining)
-        if not ready:
+        ready, _, _ = select.select([fd], [], [], remaining)
+        chunk = os.read(fd, 4096).decode() if ready else ""
+        if not chunk:
             break
-        line = process.stdout.readline()
-        if not line:
-            break
-        seen += line
-        if line.startswith(start):
+        seen += chunk
+        if any(line.startswith(start) for line in seen.splitlines()):
             return seen
     raise AssertionError(f"no {start!r} within {timeout} s: {seen}")
+
+
+def test_route_from_and_masquerade_take_a_containers_traffic_over_the_link(
+    tmp_path: Path,
+) -> None:
+    """A "container" namespace behind a veth (test_policy_routing's topology) reaches the
+    simulated hosts through the bridge's cellular link, by policy routing for its prefix
+    and source NAT; the bridge's own default route (over its uplink) stays as it was, and
+    the rules and the NAT table are gone after the bridge stops."""
+    from test_policy_routing import (
+        CONTAINER_NET,
+        IFNAME,
+        main_table,
+        make_topology,
+        nothing_left,
+    )
+
+    with SimProcess(tmp_path) as sim:
+        for topology in make_topology():
+            before = topology.bridge.run(main_table)
+            args = ("--device", sim.device, "--interface", IFNAME)
+            args += ("--route-from", str(CONTAINER_NET), "--masquerade", *LINK_ARGS)
+            with RunProcess(topology.bridge, tmp_path, *args) as run:
+                run.wait_line("ready")
+                assert topology.container.run(ping, ECHO_IPV4) == 3
+                during = topology.bridge.run(main_table)
+                assert before <= during  # the uplink's default route is still there
+                assert run.stop() == 0
+            assert topology.bridge.run(main_table) == before
+            nothing_left(topology)
