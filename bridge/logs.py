@@ -40,6 +40,9 @@ OUR_LOGGERS = ("pppbridge", "bridge")
 """Our named loggers, and our modules' own (``logging.getLogger(__name__)``)."""
 MODEM_LOGGER = "pppbridge.modem"
 """The AT dialogue (``bridge.modem_session``)."""
+PHASE_LOGGER = "pppbridge.phase"
+"""The phase lines ("registered...", "ready..."), when they go to the journal instead of
+standard output (``phase_to_journal``): shown at every verbosity, priority 6 (info)."""
 PPP_LOGGER = "pppbridge.ppp"
 """The PPP negotiation in pppd's words (``PppTrace``), from ``-vv``."""
 ECHO_LOGGER = "pppbridge.ppp.echo"
@@ -77,6 +80,7 @@ def setup_logging(
     for name in OUR_LOGGERS:
         logging.getLogger(name).setLevel(logging.DEBUG if verbosity >= 1 else logging.WARNING)
     logging.getLogger(PPP_LOGGER).setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
+    logging.getLogger(PHASE_LOGGER).setLevel(logging.INFO)
     logging.getLogger(ECHO_LOGGER).setLevel(logging.DEBUG if verbosity >= 3 else logging.WARNING)
     return handler
 
@@ -151,6 +155,8 @@ class VerbosityFilter(logging.Filter):
         self.verbosity = verbosity
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if _within(record.name, PHASE_LOGGER):
+            return True
         if _within(record.name, ECHO_LOGGER):
             return self.verbosity >= 3 or record.levelno >= logging.WARNING
         if _within(record.name, PPP_LOGGER):
@@ -186,3 +192,9 @@ class PppTrace:
         log = self._echo if is_echo(protocol, info) else self._log
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s", "sent" if sent else "rcvd", describe(protocol, info))
+
+
+def phase_to_journal(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the phase lines go to the journal, as log records with their priority
+    (standard error is the journal's stream), rather than to standard output."""
+    return is_journal_stream(sys.stderr, os.environ if environ is None else environ)

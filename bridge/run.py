@@ -24,7 +24,7 @@ from .capture import FrameTap, PcapCapture, TranscriptFile
 from .control_socket import ControlServer, ControlSocketError, socket_path
 from .entry import STOP_SIGNALS, Failed, LineWriter, internal_error, say
 from .errors import DeviceError, HostSetupError
-from .logs import PppTrace, setup_logging
+from .logs import PHASE_LOGGER, PppTrace, phase_to_journal, setup_logging
 from .metrics import MetricsSettings, MetricsWriter
 from .notify import Notifier
 from .run_exit import RunEnded, RunExit
@@ -142,6 +142,26 @@ async def run(settings: RunSettings, out: TextIO) -> int:
     loop = asyncio.get_running_loop()
     stopping, hurry = asyncio.Event(), asyncio.Event()
 
+    notifier = Notifier.from_environment()  # systemd's Type=notify, when it asks
+    notifier.start_watchdog(loop)
+    journal = phase_to_journal()
+    phases = logging.getLogger(PHASE_LOGGER)
+
+    def say_phase(text: str) -> None:
+        # Under systemd, one event a line on the journal's stream with its priority;
+        # otherwise the lines a person watching the terminal reads.
+        if journal:
+            phases.info("%s", text)
+        else:
+            writer.line(f"pppbridge: {text}")
+        notifier.status(text)
+
+    def say_error(text: str) -> None:
+        if journal:
+            phases.error("%s", text)
+        else:
+            say(f"pppbridge run: {text}")
+
     def on_signal(signum: signal.Signals) -> None:
         if stopping.is_set():
             hurry.set()
@@ -149,7 +169,7 @@ async def run(settings: RunSettings, out: TextIO) -> int:
         stopping.set()  # first: the line below may fail (no one reads standard output)
         notifier.stopping(f"{signum.name}: hanging up and restoring")
         with contextlib.suppress(Failed):
-            writer.line(f"pppbridge: {signum.name}: hanging up and restoring (again: at once)")
+            say_phase(f"{signum.name}: hanging up and restoring (again: at once)")
 
     failures: list[str] = []
 
@@ -164,13 +184,6 @@ async def run(settings: RunSettings, out: TextIO) -> int:
 
     loop.set_exception_handler(on_callback_error)
 
-    notifier = Notifier.from_environment()  # systemd's Type=notify, when it asks
-    notifier.start_watchdog(loop)
-
-    def say_phase(text: str) -> None:
-        writer.line(f"pppbridge: {text}")
-        notifier.status(text)
-
     installed = []
     for signum in STOP_SIGNALS:
         with contextlib.suppress(ValueError, RuntimeError):  # not the main thread
@@ -181,9 +194,7 @@ async def run(settings: RunSettings, out: TextIO) -> int:
     try:
         taps, closers = open_captures(settings)
         if settings.simulator is not None:
-            simulator, settings = await start_simulator(
-                settings, lambda text: writer.line(f"pppbridge: {text}")
-            )
+            simulator, settings = await start_simulator(settings, say_phase)
         supervisor = Supervisor(
             settings,
             say_phase,
@@ -198,16 +209,16 @@ async def run(settings: RunSettings, out: TextIO) -> int:
         finally:
             ready.cancel()
         if failures:
-            say(f"pppbridge run: error: {failures[0]}; the host is as it was")
+            say_error(f"error: {failures[0]}; the host is as it was")
             return RunExit.FAILED
-        writer.line("pppbridge: stopped; the host is as it was")
+        say_phase("stopped; the host is as it was")
         return RunExit.STOPPED
     except RunEnded as ended:
         if ended.message:
-            say(f"pppbridge run: {ended.message}")
+            say_error(ended.message)
         return ended.status
     except (UsageError, DeviceError, HostSetupError) as exc:
-        say(f"pppbridge run: error: {exc}")
+        say_error(f"error: {exc}")
         return RunExit.USAGE
     finally:
         notifier.close()

@@ -116,3 +116,23 @@ def wait_for_file_text(path: Path, needle: str) -> str:
             return text
         time.sleep(0.2)  # the probe's period: the file changes on the bridge's timer
     raise AssertionError(f"{needle!r} not in {path} within {LINE_TIMEOUT} s")
+
+
+def test_under_the_journal_every_line_goes_to_stderr_with_its_priority(tmp_path: Path) -> None:
+    """$JOURNAL_STREAM names standard error (as systemd sets it): the phase lines become
+    log records there, one a line, with syslog priority prefixes; nothing on stdout."""
+    journal = 'export JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2); exec "$@"'
+    with TestNamespace.made() as namespace, SimProcess(tmp_path) as sim:
+        args = ("--device", sim.device, *LINK_ARGS)
+        prefix = ("sh", "-c", journal, "sh")
+        with RunProcess(namespace, tmp_path, *args, prefix=prefix) as run:
+            deadline = time.monotonic() + LINE_TIMEOUT
+            while not any("ready: try" in line for line in run.errors):
+                assert time.monotonic() < deadline, run.errors
+                time.sleep(0.1)  # the probe's period: lines come as the bridge gets there
+            assert run.stop() == 0
+        assert run.lines == []
+        assert "<6>registered: home network (Simulated Operator), LTE, after" in "\n".join(
+            run.errors
+        )
+        assert all(line[:1] == "<" and line[2:3] == ">" for line in run.errors), run.errors
