@@ -25,6 +25,10 @@ Call-order contract:
   ``>`` (Telit ``#SSENDEXT``, Sequans ``+SQNSSENDEXT``) or ``@`` (u-blox ``+USOST``):
   ``receive`` emits ``Prompt``, the caller writes the bytes that ``send_payload(data,
   now, timeout)`` returns, and the command then ends as any other.
+* ``send(..., extra_finals={"SEND OK": True, "SEND FAIL": False})`` adds vendor final
+  results for that one command (Quectel ``+QISEND`` ends with ``SEND OK``, ``SEND FAIL``
+  or ``ERROR``, never ``OK``: BG96 TCP/IP Application Note 2.2.7): whole lines, compared
+  without case; True ends it OK, False ends it FAIL with ``AtError(ERROR, text=line)``.
 * ``Connected`` means the modem went to the online data state (V.250 6.3.1 ``D``,
   27.007 10.1.12 ``+CGDATA``): the bytes of that read after the CONNECT line are in
   ``trailing``, exactly once, for the PPP deframer, and every later read belongs to it
@@ -75,7 +79,8 @@ Decisions, each of which a test pins down:
   out), payloads delimited by length inside a response (``+SQNSRECV``, ``+QIRD`` data
   lines are read as lines), and basic settings after an extended command on the same
   line (``AT+CMEE=1;V0``): put ``E``/``V`` first. Vendor final results such as Quectel's
-  ``SEND OK``/``SEND FAIL`` after ``+QISEND`` are information lines here.
+  ``SEND OK``/``SEND FAIL`` after ``+QISEND`` are information lines unless the command
+  names them in ``extra_finals``.
 
 Peer garbage never raises; it is dropped and counted in ``statistics()``. ``UsageError``
 is for the caller's misuse.
@@ -85,7 +90,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import Enum
 
@@ -395,6 +400,21 @@ def _check_command(command: str) -> bytes:
     return command.encode("ascii") + b"\r"
 
 
+def _extra_finals(finals: Mapping[str, bool] | None) -> dict[str, bool]:
+    if finals is None:
+        return {}
+    if not isinstance(finals, Mapping) or not all(
+        isinstance(line, str) and line.strip() and isinstance(ok, bool)
+        for line, ok in finals.items()
+    ):
+        raise UsageError(f"extra_finals maps result lines to True/False, not {finals!r}")
+    return {" ".join(line.upper().split()): ok for line, ok in finals.items()}
+
+
+def _vendor_failure(text: str) -> FinalResult:
+    return FinalResult(AtError(ErrorKind.ERROR, None, text))
+
+
 def _check_timeout(timeout: float) -> None:
     if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
         raise UsageError(f"a timeout is a positive number of seconds, not {timeout!r}")
@@ -412,6 +432,8 @@ class _Pending:
     numeric_before: bool
     stale: bool
     """Results read before this command's echo belong to a timed-out command."""
+    extra_finals: dict[str, bool]
+    """Vendor final results of this command, upper case: True for success."""
     lines: list[str] = field(default_factory=list)
     echo_seen: bool = False
     payload_due: bool = False
@@ -473,6 +495,7 @@ class AtChannel:
         *,
         response_prefix: str | None = None,
         expect_prompt: bool = False,
+        extra_finals: Mapping[str, bool] | None = None,
     ) -> bytes:
         """Start ``command`` (without CR); return the bytes to write."""
         if self._online:
@@ -482,6 +505,7 @@ class AtChannel:
         data = _check_command(command)
         _check_timeout(timeout)
         prefix = None if response_prefix is None else _Prefixes([response_prefix])
+        finals = _extra_finals(extra_finals)
         settings = _basic_settings(command)
         self._pending = _Pending(
             command=command.strip(),
@@ -491,6 +515,7 @@ class AtChannel:
             settings=settings,
             numeric_before=self._numeric,
             stale=self._owed and self._echo is True,
+            extra_finals=finals,
         )
         if "V" in settings:  # V.250 6.2.6: the command's own result is already in the new form
             self._numeric = settings["V"] == 0
@@ -651,6 +676,9 @@ class AtChannel:
             pending.stale = self._owed
         elif final is not None:
             self._complete(pending, final, events)
+        elif " ".join(text.upper().split()) in pending.extra_finals:
+            ok = pending.extra_finals[" ".join(text.upper().split())]
+            self._complete(pending, _SUCCESS if ok else _vendor_failure(text), events)
         elif pending.response_prefix is not None and pending.response_prefix.match(text):
             self._keep(pending, text)
         elif self._urcs.match(text) or (self._numeric and text == _V0_RING):

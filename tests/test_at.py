@@ -101,6 +101,10 @@ UBLOX_SARA_R410M_ATI = (
 UBLOX_SARA_R410M_CPIN_NO_SIM = b"\r\n+CME ERROR: SIM not inserted\r\n"
 UBLOX_SARA_R410M_USOST_PROMPT = b"\r\n@"
 UBLOX_SARA_R410M_USOST_DONE = b"\r\n+USOST: 0,4\r\n\r\nOK\r\n"
+QUECTEL_BG96_QISEND_PROMPT = b"\r\n> "
+QUECTEL_BG96_QISEND_OK = b"\r\nSEND OK\r\n"
+QUECTEL_BG96_QISEND_FAIL = b"\r\nSEND FAIL\r\n"
+QUECTEL_SEND_FINALS = {"SEND OK": True, "SEND FAIL": False}
 GENERIC_CEREG_READ = b'\r\n+CEREG: 2,1,"00C3","0A2B3C4D",7\r\n\r\nOK\r\n'
 GENERIC_CMS_ERROR = b"\r\n+CMS ERROR: 500\r\n"
 
@@ -586,6 +590,42 @@ def test_prompt_then_payload_then_final_result(
     assert channel.send_payload(b"\xde\xad\xbe\xef", 0.2, 2.0) == b"\xde\xad\xbe\xef"
     assert channel.next_deadline() == 2.2
     assert channel.receive(done_reply, 0.3) == [done(command, *lines)]
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        (QUECTEL_BG96_QISEND_OK, None),
+        (QUECTEL_BG96_QISEND_FAIL, AtError(ErrorKind.ERROR, None, "SEND FAIL")),
+        (b"\r\nERROR\r\n", AtError(ErrorKind.ERROR)),
+        (b"\r\nsend  ok\r\n", None),
+    ],
+)
+def test_vendor_final_results_end_the_command_that_names_them(
+    reply: bytes, error: AtError | None
+) -> None:
+    """Quectel BG96 +QISEND ends with SEND OK / SEND FAIL / ERROR, never OK."""
+    channel = AtChannel()
+    command = "AT+QISEND=0,4"
+    channel.send(command, 0.0, TIMEOUT, expect_prompt=True, extra_finals=QUECTEL_SEND_FINALS)
+    assert channel.receive(QUECTEL_BG96_QISEND_PROMPT, 0.1) == [Prompt(command)]
+    channel.send_payload(b"test", 0.2, 2.0)
+    assert channel.receive(reply, 0.3) == [done(command, error=error)]
+
+
+def test_vendor_final_results_are_text_for_other_commands() -> None:
+    channel = AtChannel()
+    channel.send("AT+QISEND=0,0", 0.0, TIMEOUT, extra_finals=QUECTEL_SEND_FINALS)
+    assert channel.receive(b"\r\n+QISEND: 9,9,0\r\n\r\nOK\r\n", 0.1) == [
+        done("AT+QISEND=0,0", "+QISEND: 9,9,0")
+    ]
+    assert exchange(channel, "AT+X", b"\r\nSEND OK\r\n\r\nOK\r\n") == [done("AT+X", "SEND OK")]
+
+
+@pytest.mark.parametrize("finals", ["SEND OK", {"SEND OK": 1}, {"": True}, {3: True}])
+def test_bad_extra_finals_are_misuse(finals: object) -> None:
+    with pytest.raises(UsageError):
+        AtChannel().send("AT+QISEND=0,4", 0.0, 1.0, extra_finals=finals)  # type: ignore[arg-type]
 
 
 def test_prompt_refused_with_an_error() -> None:
