@@ -36,6 +36,7 @@ from .client_exit import ClientError, ClientExit
 from .entry import LineWriter
 from .errors import DeviceError
 from .modem import Transcript, WriteModem
+from .modem.masking import masked
 from .modem.profiles import ALL_URCS
 from .modem_session import hang_up
 from .serial_port import BAUD_RATES, DEFAULT_BAUD, SerialPort, SerialSettings
@@ -113,7 +114,8 @@ class OneCommand:
 
     def start(self, now: float) -> list[object]:
         data = self._channel.send(self.command, now, self._timeout)
-        return [WriteModem(data, self.command), Transcript(f"> {self.command}")]
+        shown = masked(self.command)  # a PIN or password typed here is never logged
+        return [WriteModem(data, shown), Transcript(f"> {shown}")]
 
     def receive(self, data: bytes, now: float) -> list[object]:
         if self._done:
@@ -253,6 +255,10 @@ def _reply(args: argparse.Namespace) -> AtReply:
     settings = SerialSettings(args.device, baud=args.baud)
     try:
         return asyncio.run(run_on_device(settings, args.line, args.timeout))
+    except TimeoutError:
+        raise ClientError(
+            ClientExit.NO_ANSWER, f"{args.device}: no answer within {args.timeout:g} s"
+        ) from None
     except DeviceError:
         holder = bridge_holding(args.device, args.state_dir)
         if holder is None:

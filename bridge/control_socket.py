@@ -204,8 +204,8 @@ class ControlServer:
                 reply = await run_on_device(self._at_port, command, timeout)
             except DeviceError as exc:
                 return _failure("device", f"the bridge's AT port: {exc}")
-            except (OSError, TimeoutError) as exc:
-                why = os_error_text(exc) if isinstance(exc, OSError) else "no answer"
+            except OSError as exc:  # TimeoutError too: it is one
+                why = "no answer" if isinstance(exc, TimeoutError) else os_error_text(exc)
                 return _failure("device", f"the bridge's AT port {self._at_port.device}: {why}")
         return {"ok": True, "at": reply.to_json()}
 

@@ -286,12 +286,31 @@ class MetricsWriter:
     def start(self) -> None:
         """The first write at once (``UsageError`` with one line if it fails: a path
         that cannot be written is a mistake to show before the modem is touched), then
-        one every interval on the running loop."""
+        one every interval on the running loop. A file already at the path is replaced
+        only if it is a metrics file of this same bridge (left by one that was killed):
+        a mistyped path never replaces anyone's file."""
+        self._refuse_foreign_file()
         try:
             self.write()
         except OSError as exc:
             raise UsageError(f"--metrics {self.settings.path}: {exc.strerror or exc}") from None
         self._task = asyncio.get_running_loop().create_task(self._every_interval())
+
+    def _refuse_foreign_file(self) -> None:
+        path = self.settings.path
+        try:
+            with open(path, encoding="utf-8", errors="replace") as existing:
+                head = existing.read(4096)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise UsageError(f"--metrics {path}: {exc.strerror or exc}") from None
+        bridge = self._snapshot().instance
+        if f'pppbridge_info{{bridge="{bridge}"' not in head:
+            raise UsageError(
+                f"--metrics {path}: exists and is not this bridge's metrics file; "
+                "it is never replaced: give another path"
+            )
 
     async def stop(self) -> None:
         """No more writes; the file removed while it is still the one we wrote."""

@@ -136,11 +136,11 @@ async def _query(args: argparse.Namespace, settings: ModemSettings) -> Queried:
     port = SerialPort.open(SerialSettings(args.device, baud=args.baud))
     try:
         return await query_modem(port, settings)
-    except OSError as exc:
-        raise ClientError(ClientExit.FAILED, f"{args.device}: {exc}") from None
-    except TimeoutError:
+    except TimeoutError:  # before OSError, of which it is a subclass
         raise ClientError(
             ClientExit.NO_ANSWER, f"{args.device}: the modem stopped answering"
         ) from None
+    except OSError as exc:
+        raise ClientError(ClientExit.FAILED, f"{args.device}: {exc}") from None
     finally:
         port.close()

@@ -54,8 +54,12 @@ def remove_if_ours(path: str, ours: Identity | None) -> bool:
     """Unlink ``path`` only while it is still ``ours``; whether it was removed."""
     if ours is None or Identity.of(path) != ours:
         return False
-    with contextlib.suppress(FileNotFoundError):
+    try:
         os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError:  # e.g. a directory we may no longer write after dropping privileges
+        return False
     return True
 
 

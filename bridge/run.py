@@ -124,10 +124,12 @@ async def _observers(settings: RunSettings, supervisor: Supervisor) -> AsyncIter
             metrics.start()
         yield
     finally:
-        if metrics is not None:
-            await metrics.stop()
-        if serving:
-            await server.close()
+        try:
+            if metrics is not None:
+                await metrics.stop()
+        finally:
+            if serving:
+                await server.close()
 
 
 async def _ready_once(supervisor: Supervisor, notifier: Notifier) -> None:
@@ -192,19 +194,16 @@ async def run(settings: RunSettings, out: TextIO) -> int:
     simulator = None
     closers: list[Callable[[], None]] = []
     try:
-        taps, closers = open_captures(settings)
         if settings.simulator is not None:
             simulator, settings = await start_simulator(settings, say_phase)
-        supervisor = Supervisor(
-            settings,
-            say_phase,
-            stopping=stopping,
-            hurry=hurry,
-            taps=taps,
-        )
+        supervisor = Supervisor(settings, say_phase, stopping=stopping, hurry=hurry)
         ready = loop.create_task(_ready_once(supervisor, notifier))
         try:
+            # The control socket first: a second bridge on the same interface stops
+            # there, before it opens (and rotates) the first one's capture files.
             async with _observers(settings, supervisor):
+                taps, closers = open_captures(settings)
+                supervisor.taps = tuple(taps)
                 await supervisor.run()
         finally:
             ready.cancel()

@@ -270,3 +270,13 @@ def test_settings_are_checked_once(
 ) -> None:
     with pytest.raises(UsageError, match=message):
         MetricsSettings(path.format(tmp=tmp_path), interval)
+
+
+def test_a_file_that_is_not_this_bridges_metrics_is_never_replaced(tmp_path: Path) -> None:
+    """A mistyped --metrics path (someone's file) is refused, kept as it was."""
+    theirs = tmp_path / "hostname"
+    theirs.write_text("gateway-7\n")
+    writer = MetricsWriter(MetricsSettings(str(theirs)), up_state)
+    with pytest.raises(UsageError, match="never replaced"):
+        writer.start()
+    assert theirs.read_text() == "gateway-7\n"
