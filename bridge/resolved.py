@@ -11,6 +11,8 @@ Network Configuration Managers"): on the system bus, the object
 - ``SetLinkDomains(in i ifindex, in a(sb) domains)``: the link's domains, each with
   "routing only" (resolvectl writes ``~name``); ``~.`` routes every name not claimed by a
   longer routing domain elsewhere to this link's servers;
+- ``SetLinkDefaultRoute(in i ifindex, in b enable)``: whether the link is a default route
+  for lookups; said outright, since a link with servers and no domains is one by default.
 - ``RevertLink(in i ifindex)``: forget all that was set on the link.
 
 resolved forgets a link's settings when the link goes away, so a TUN the bridge made needs
@@ -89,6 +91,10 @@ def set_link_dns(
     with _connection(bus) as connection:
         _call(connection, "SetLinkDNS", "ia(iay)", ifindex, addresses)
         _call(connection, "SetLinkDomains", "ia(sb)", ifindex, pairs)
+        # Without the route-everything domain, say so outright: a link with DNS servers and
+        # no domains is otherwise a default DNS route for resolved (its DefaultRoute=
+        # setting's default), and the host's lookups would go to the carrier's servers.
+        _call(connection, "SetLinkDefaultRoute", "ib", ifindex, ROUTE_ALL in domains)
 
 
 def revert_link(ifindex: int, *, bus: str | None = None) -> None:

@@ -110,7 +110,12 @@ class StandInResolved:
     arguments), ``links`` what each link has now. ``refuse`` maps a method to the D-Bus
     error it answers instead."""
 
-    SIGNATURES = {"SetLinkDNS": "ia(iay)", "SetLinkDomains": "ia(sb)", "RevertLink": "i"}
+    SIGNATURES = {
+        "SetLinkDNS": "ia(iay)",
+        "SetLinkDomains": "ia(sb)",
+        "SetLinkDefaultRoute": "ib",
+        "RevertLink": "i",
+    }
     ADDRESS_SIZES = {socket.AF_INET: 4, socket.AF_INET6: 16}
 
     def __init__(self, address: str) -> None:
@@ -192,6 +197,11 @@ class StandInResolved:
         self.links.setdefault(ifindex, {})["domains"] = list(domains)
         return None
 
+    def _SetLinkDefaultRoute(self, ifindex: int, enabled: bool) -> str | None:
+        self.calls.append(("SetLinkDefaultRoute", ifindex, enabled))
+        self.links.setdefault(ifindex, {})["default_route"] = enabled
+        return None
+
     def _RevertLink(self, ifindex: int) -> str | None:
         self.calls.append(("RevertLink", ifindex, None))
         self.links.pop(ifindex, None)
@@ -261,10 +271,13 @@ def test_servers_and_routing_domain_set_updated_and_reverted(
     assert stand_in.calls == [
         ("SetLinkDNS", ifindex, v4(*DNS4)),
         ("SetLinkDomains", ifindex, [(".", True)]),
+        ("SetLinkDefaultRoute", ifindex, True),
         ("SetLinkDNS", ifindex, [*v4(*DNS4), (socket.AF_INET6, str(DNS6))]),
         ("SetLinkDomains", ifindex, [(".", True)]),
+        ("SetLinkDefaultRoute", ifindex, True),
         ("SetLinkDNS", ifindex, [*v4(DNS4[0]), (socket.AF_INET6, str(DNS6))]),
         ("SetLinkDomains", ifindex, [(".", True)]),
+        ("SetLinkDefaultRoute", ifindex, True),
         ("RevertLink", ifindex, None),  # teardown
     ]
     assert stand_in.links == {}
@@ -286,8 +299,15 @@ def test_without_default_route_no_routing_domain_and_withdraw_reverts(
             return tun.ifindex, during
 
     ifindex, during = namespace.run(scenario)
-    assert during == {ifindex: {"dns": v4(DNS4[0]), "domains": []}}
-    assert [call[0] for call in stand_in.calls] == ["SetLinkDNS", "SetLinkDomains", "RevertLink"]
+    # Without the default route, not a default DNS route either: the host's lookups
+    # must not go to the carrier's servers (resolved's DefaultRoute= would say yes).
+    assert during == {ifindex: {"dns": v4(DNS4[0]), "domains": [], "default_route": False}}
+    assert [call[0] for call in stand_in.calls] == [
+        "SetLinkDNS",
+        "SetLinkDomains",
+        "SetLinkDefaultRoute",
+        "RevertLink",
+    ]
 
 
 # A bridge that configures resolved's DNS on pbtest0 and waits to be killed.
@@ -350,7 +370,9 @@ def test_killed_bridge_is_reverted_by_the_next_start(
 ) -> None:
     namespace.run(tun_setup, IFNAME, 0)  # persistent: resolved's settings outlive the bridge
     ifindex = kill_a_configured_bridge(namespace, settings)
-    assert stand_in.links == {ifindex: {"dns": v4(DNS4[0]), "domains": [(".", True)]}}
+    assert stand_in.links == {
+        ifindex: {"dns": v4(DNS4[0]), "domains": [(".", True)], "default_route": True}
+    }
 
     def clean() -> list[str]:
         if how == "cleanup_from_state":
