@@ -247,8 +247,11 @@ def _failure(reason: str, error: str) -> dict[str, Any]:
 
 
 async def _send(writer: asyncio.StreamWriter, reply: dict[str, Any]) -> None:
+    """One reply; a client that does not read it within ``IDLE_TIMEOUT`` loses its place
+    (``TimeoutError``: the caller drops it) rather than hold a slot for ever."""
     writer.write(json.dumps(reply).encode() + b"\n")
-    await writer.drain()
+    async with asyncio.timeout(IDLE_TIMEOUT):
+        await writer.drain()
 
 
 # ------------------------------------------------------------------ the client
