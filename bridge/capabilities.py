@@ -15,11 +15,13 @@ file's owner needs no capability to write it, and root owns ``/etc/resolv.conf``
 written, and a modem that was unplugged is opened again. CAP_DAC_OVERRIDE is what let
 root write files it does not own: a resolv.conf or ``file:PATH`` owned by another user, or
 read-only to its owner, can no longer be written after the drop (the error says so).
-Not dropped by the bridge but its caller's choice: the built-in simulator removes its
-network namespace at exit, and with ``--netns`` each netlink call enters the namespace
-(setns(2)), both needing CAP_SYS_ADMIN; the up and down scripts, children of a root
-bridge, get the bounding set, CAP_NET_ADMIN alone (pppd runs its scripts with all of
-root's power; ``iptables`` needs CAP_NET_RAW, for one).
+
+When the bridge keeps more, or drops nothing (``Supervisor._drop_capabilities``): with
+``--netns NAME`` it keeps CAP_SYS_ADMIN too, since each netlink call enters the namespace
+(setns(2)); with ``--netns /proc/PID/ns/net``, with the built-in simulator (removing its
+namespace at exit needs CAP_SYS_ADMIN) or with an up or down script (pppd runs its scripts
+with all of root's power, and so do we: ``iptables`` needs CAP_NET_RAW, for one) it drops
+nothing.
 
 As a plain user with CAP_NET_ADMIN only (a persistent TUN from ``pppbridge tun-setup``;
 the systemd unit's ``AmbientCapabilities=CAP_NET_ADMIN``) there is nothing left to drop:

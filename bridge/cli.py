@@ -175,8 +175,9 @@ def _tun_setup(args: Any) -> int:
 CONFIG_EPILOG = """\
 pppbridge run --config FILE takes its settings from FILE (TOML); every switch of run is a
 key (--echo-interval: echo_interval) and wins over the file. --check reads FILE, and the
-pin_file or password_file it names, and checks every value as run would, touching no
-device."""
+pin_file or password_file it names, and makes every check run makes of the values before
+it starts; what only running can tell (the modem device, the interface, whether the files
+to write can be written) it leaves to run: it touches nothing."""
 
 
 def _config_arguments(parser: argparse.ArgumentParser) -> None:

@@ -518,7 +518,7 @@ KEYS = (
         "pcap_size",
         Number(1, 100_000, whole=True),
         10,
-        "rotate the capture after MB megabytes ({default}), keeping 4 files",
+        "rotate the capture after MB megabytes ({default}): FILE and 4 older (FILE.1 to FILE.4)",
         OUTPUT,
         metavar="MB",
     ),
