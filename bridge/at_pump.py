@@ -7,7 +7,8 @@ first output that ``is_result`` accepts ends the pump and is returned. Every oth
 goes to ``on_output``. The machine's own deadlines bound the run; ``limit`` is a last
 guard on top (``TimeoutError``). A line that fails or closes is ``OSError``.
 
-Users: ``pppbridge info`` (``bridge.modem.query.ModemQuery``) and ``pppbridge at``
+Users: the bring-up before each dial (``bridge.modem_session.bring_up``), ``pppbridge
+info`` (``bridge.modem.query.ModemQuery``) and ``pppbridge at``
 (``bridge.at_command.OneCommand``).
 """
 
@@ -53,7 +54,7 @@ async def pump(
             if result.done():
                 break
             if isinstance(output, WriteModem):
-                _write(fd, output.data)
+                write_line(fd, output.data)
             elif isinstance(output, Transcript):
                 log.debug("%s", output.text)
             elif is_result(output):
@@ -96,9 +97,9 @@ async def pump(
             timer.cancel()
 
 
-def _write(fd: int, data: bytes) -> None:
-    """A command line is a few dozen bytes; a line that does not take it (a modem that
-    stopped reading) loses it, and the command times out as it should."""
+def write_line(fd: int, data: bytes) -> None:
+    """A command line is a few dozen bytes: the line takes it at once. A full line (a
+    modem that stopped reading) loses it, and the command times out as it should."""
     try:
         os.write(fd, data)
     except OSError as exc:

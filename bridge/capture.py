@@ -76,11 +76,6 @@ class SerialTap:
         """Bytes written to the modem, already framed."""
         self._feed(data, sent=True)
 
-    def reset(self) -> None:
-        """A new call: forget partial frames of the last one."""
-        for deframer in self._deframers.values():
-            deframer.reset()
-
     def _feed(self, data: bytes, *, sent: bool) -> None:
         for protocol, info in self._deframers[sent].iter_frames(data):
             for tap in self.taps:

@@ -36,13 +36,13 @@ import contextlib
 import logging
 import math
 import os
-import secrets
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from netstack.errors import UsageError
 
+from .file_write import replace_file
 from .owned_paths import Identity, remove_if_ours
 from .status import BridgeState, Phase
 
@@ -244,29 +244,8 @@ def _value(value: float) -> str:
 def write_atomically(path: str, text: str) -> Identity:
     """``text`` in ``path``, whole or not at all (a new file renamed over it); the
     identity of the file now at ``path``."""
-    directory, name = os.path.split(os.path.abspath(path))
-    temporary = os.path.join(directory, f".{name}.{secrets.token_hex(8)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(temporary, flags, FILE_MODE)
-    try:
-        try:
-            os.fchmod(fd, FILE_MODE)  # whatever the umask
-            _write_all(fd, text.encode())
-            info = os.fstat(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    info = replace_file(path, text.encode(), mode=FILE_MODE)
     return Identity(info.st_dev, info.st_ino, stat.S_IFREG)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 class MetricsWriter:

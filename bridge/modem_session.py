@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable
 
-from .modem import BringUp, BringUpFailed, Dialled, ModemSettings, Transcript, WriteModem
+from .at_pump import pump, write_line
+from .modem import BringUp, BringUpFailed, Dialled, ModemSettings, WriteModem
 from .modem.events import Report
 from .serial_port import SerialPort
 
 log = logging.getLogger("pppbridge.modem")
-READ_SIZE = 4096
 GUARD_TIME = 1.0
 """V.250 S12: one second of silence before and after ``+++`` (the default, 50 x 20 ms)."""
 DTR_DROP = 0.5
@@ -55,63 +54,19 @@ async def bring_up(
     settings: ModemSettings,
     report: Callable[[Report], None],
 ) -> Dialled:
-    loop = asyncio.get_running_loop()
     machine = BringUp(settings)
-    done: asyncio.Future[Dialled] = loop.create_future()
-    fd = port.fileno()
-    timer: asyncio.TimerHandle | None = None
-
-    def apply(outputs: list[object]) -> None:
-        nonlocal timer
-        for output in outputs:
-            if isinstance(output, WriteModem):
-                _write_all(fd, output.data)
-            elif isinstance(output, Transcript):
-                log.debug("%s", output.text)
-            elif isinstance(output, BringUpFailed):
-                if not done.done():
-                    done.set_exception(BringUpError(output, machine.reset))
-            elif isinstance(output, Dialled):
-                report(output)
-                if not done.done():
-                    done.set_result(output)
-            else:
-                report(output)  # type: ignore[arg-type]
-        if timer is not None:
-            timer.cancel()
-            timer = None
-        deadline = machine.next_deadline()
-        if deadline is not None and not done.done():
-            timer = loop.call_at(deadline, lambda: apply(machine.handle_timer(loop.time())))
-
-    def readable() -> None:
-        try:
-            data = os.read(fd, READ_SIZE)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            _lost(f"the modem's line failed: {exc.strerror}")
-            return
-        if not data:
-            _lost("the modem's line closed")
-            return
-        if not done.done():
-            apply(machine.receive(data, loop.time()))
-
-    def _lost(why: str) -> None:
-        loop.remove_reader(fd)
-        if not done.done():
-            done.set_exception(OSError(why))
-
-    loop.add_reader(fd, readable)
-    try:
-        apply(machine.start(loop.time()))
-        async with asyncio.timeout(bring_up_limit(settings)):
-            return await done
-    finally:
-        loop.remove_reader(fd)
-        if timer is not None:
-            timer.cancel()
+    result = await pump(
+        port.fileno(),
+        machine,
+        lambda output: isinstance(output, (BringUpFailed, Dialled)),
+        bring_up_limit(settings),
+        on_output=report,  # type: ignore[arg-type]  # the machine's outputs are Reports
+    )
+    if isinstance(result, BringUpFailed):
+        raise BringUpError(result, machine.reset)
+    assert isinstance(result, Dialled)
+    report(result)
+    return result
 
 
 async def hang_up(port: SerialPort) -> None:
@@ -124,9 +79,9 @@ async def hang_up(port: SerialPort) -> None:
     await asyncio.sleep(DTR_DROP)
     port.set_dtr(True)
     await asyncio.sleep(GUARD_TIME)
-    _write_all(fd, b"+++")
+    write_line(fd, b"+++")
     await asyncio.sleep(GUARD_TIME + 0.1)
-    _write_all(fd, b"ATH\r")
+    write_line(fd, b"ATH\r")
     port.discard_input()
 
 
@@ -134,13 +89,4 @@ def reset_modem(port: SerialPort, reset: WriteModem) -> None:
     """Send the profile's reset command (``AT+CFUN=1,1`` or the vendor's); the modem
     reboots, so there is no reply to wait for. The caller waits for it to answer again."""
     log.info("resetting the modem: %s", reset.shown)
-    _write_all(port.fileno(), reset.data)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """A command line is a few dozen bytes: the line takes it at once. A full line (a
-    modem that stopped reading) loses it, and the command times out as it should."""
-    try:
-        os.write(fd, data)
-    except (BlockingIOError, OSError) as exc:
-        log.debug("write to the modem failed: %s", exc)
+    write_line(port.fileno(), reset.data)

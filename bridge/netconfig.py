@@ -95,6 +95,7 @@ from bridge.tun import (
 )
 from netstack.ra import RouterAdvertisement, link_local_address, slaac_addresses
 
+from . import file_write
 from .netlink_import import IPRoute, NetlinkError
 
 log = logging.getLogger(__name__)
@@ -743,42 +744,15 @@ def replace_file(path: Path, data: bytes) -> None:
 
 
 def _write_by_rename(path: Path, data: bytes) -> None:
-    # A name no one else uses, made by us alone (O_EXCL): never someone else's file.
-    temporary = path.with_name(f".{path.name}.pppbridge-{os.getpid()}-{os.urandom(4).hex()}")
-    try:
-        before = os.stat(path)
-    except FileNotFoundError:
-        before = None
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        try:
-            if before is not None:  # keep the file's mode and owner
-                os.fchmod(fd, stat.S_IMODE(before.st_mode))
-                with contextlib.suppress(PermissionError):
-                    os.fchown(fd, before.st_uid, before.st_gid)
-            _write_all(fd, data)
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    file_write.replace_file(path, data, sync=True)  # keeps the file's mode and owner
 
 
 def _write_in_place(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
-        _write_all(fd, data)
+        file_write.write_all(fd, data, sync=True)
     finally:
         os.close(fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-    os.fsync(fd)
 
 
 def _read_or_none(path: Path) -> bytes | None:

@@ -88,14 +88,6 @@ class UnreachableChange:
     """Its metric."""
 
 
-def parse_route_from(text: str) -> Network:
-    """A source prefix for ``route_from``; raise ``HostSetupError`` if it is not one."""
-    try:
-        return ip_network(text)
-    except ValueError as exc:
-        raise HostSetupError(f"--route-from {text!r}: {exc}") from None
-
-
 def check_table(table: int) -> None:
     """Raise ``HostSetupError`` unless ``table`` is a table of our own to use."""
     if not 1 <= table <= 0xFFFFFFFF:

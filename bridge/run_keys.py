@@ -34,6 +34,7 @@ from .modem import PROFILES, ModemSettings
 from .netconfig import DEFAULT_METRIC, DEFAULT_STATE_DIR, DnsMode, parse_dns_mode, parse_route
 from .numbers import allowed_numbers, number
 from .serial_port import BAUD_RATES, DEFAULT_BAUD
+from .simulator.profiles import PROFILES as SIMULATED_PROFILES
 from .tun import DEFAULT_NAME, check_ifname
 
 SECRET_ENV = {"pin": "PPPBRIDGE_PIN", "password": "PPPBRIDGE_PASSWORD"}
@@ -482,7 +483,7 @@ KEYS = (
     ),
     Key(
         "sim_profile",
-        Choice(tuple(sorted({"generic", "sequans", "telit", "quectel", "ublox"}))),
+        Choice(tuple(sorted(SIMULATED_PROFILES))),
         "generic",
         "the modem the simulator plays ({default})",
         SIMULATOR,

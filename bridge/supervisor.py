@@ -156,7 +156,6 @@ class Supervisor:
         self.ready = asyncio.Event()
         """Set while the link is up and configured ("ready" was said); cleared when it
         goes down."""
-        self.reconnects = 0
         self._rng = rng or random.SystemRandom()
         self._loop = asyncio.get_running_loop()
         self._tun: TunDevice | None = None
@@ -521,7 +520,6 @@ class Supervisor:
             raise RunEnded(RunExit.AUTH_FAILED, f"PPP authentication failed{detail}")
         if lasted >= STABLE_SESSION:
             self._failures = 0
-        self.reconnects += 1
         self.status.reconnected()
         self._count_failure(RunExit.MAXFAIL, f"{down.reason.value}{detail}")
 

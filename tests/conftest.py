@@ -13,6 +13,12 @@ failed it is recovered at once (``vm_recovery``). ``pytest_runtest_makereport`` 
 each phase's report on the test item so that fixtures can tell a failure in teardown.
 What recovery did is logged and listed in a "pppd VM recovery" section at the end of
 the run.
+
+A simulator killed before it could clean up (a test's SIGKILL after a stop that took too
+long) leaves its ``pppsim-<pid>-<n>`` namespace, and every later ``pppbridge simulate``
+reports it on stderr: a test that checks stderr line by line would fail for another
+test's leftover. After each test, such namespaces that appeared during it are removed
+(our own test's processes made them) and listed in a "namespaces left behind" section.
 """
 
 from __future__ import annotations
@@ -24,12 +30,16 @@ from collections.abc import Generator, Iterator
 import pytest
 import serial
 from hypothesis import settings
+from pyroute2 import netns
 
+from bridge.simulator.operator import stale_namespaces
 from pppd_vm import SHARED_ENV, PppdVm, VmStartError, missing_packages, vm_scripts_dir
 from serial_pty import open_port
 from vm_recovery import RECOVERIES, Recovery, health_problem, recover
 
 log = logging.getLogger("pppd_vm.recovery")
+LEFT_BEHIND: list[str] = []
+"""Namespaces of killed simulators removed after a test: "<test>: <names>"."""
 PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 """On each test item: its setup/call/teardown reports, as far as they exist yet."""
 
@@ -126,6 +136,32 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("pppd VM recovery")
         for line in RECOVERIES:
             terminalreporter.write_line(line)
+    if LEFT_BEHIND:
+        terminalreporter.section("namespaces left behind by killed simulators (removed)")
+        for line in LEFT_BEHIND:
+            terminalreporter.write_line(line)
+
+
+def _namespaces() -> set[str]:
+    try:
+        return set(netns.listnetns())
+    except OSError:
+        return set()
+
+
+@pytest.fixture(autouse=True)
+def no_namespace_left_by_a_killed_simulator(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Remove the ``pppsim-*`` namespaces a killed simulator left during this test."""
+    before = _namespaces()
+    yield
+    left = [name for name in stale_namespaces() if name not in before]
+    for name in left:
+        try:
+            netns.remove(name)
+        except OSError:
+            pass
+    if left:
+        LEFT_BEHIND.append(f"{request.node.nodeid}: {', '.join(left)}")
 
 
 @pytest.fixture

@@ -275,6 +275,9 @@ def test_switches_keep_their_own_messages(tmp_path: Path) -> None:
     )
     assert refusal(tmp_path, "", "--cid", "0").startswith("the cid must be from 1 to 16")
     assert refusal(tmp_path, "", "--route", "192.0.2.1/24").startswith("--route '192.0.2.1/24'")
+    assert "host bits set" in refusal(
+        tmp_path, "", "--device", MODEM, "--route-from", "172.17.0.1/16"
+    )
 
 
 def test_a_missing_or_unreadable_file(tmp_path: Path) -> None:
