@@ -24,9 +24,13 @@ Call-order contract:
   ``Prompt``, ``CommandDone``, ``Connected``); each returns outputs in order.
 * ``SendAt``: the bridge sends one command at a time and only after the previous one's
   ``CommandDone``, so the channel is idle: call ``AtChannel.send`` with its fields and
-  write the bytes. ``SendPayload`` comes after our command's ``Prompt``: call
-  ``AtChannel.send_payload(data, now, timeout)`` and write ``pieces()`` one by one.
-  ``ToTun``: write the packet to the TUN.
+  write the bytes. ``SendPayload`` comes after our command's ``Prompt``: while
+  ``AtChannel.pending`` is still its ``command``, call ``AtChannel.send_payload(data,
+  now, timeout)`` and write ``pieces()`` one by one; otherwise skip it (the modem ended
+  the command in the same read as its prompt). ``ToTun``: write the packet to the TUN.
+* ``Connected`` (a ``CONNECT`` nobody asked for) ends our command as a failure; the
+  channel is then in data mode and the shell decides: ``resume_command_mode`` (the
+  modem may print it by mistake) or treat the line as lost.
 * ``next_deadline()`` and ``handle_timer(now)``: idle closes, results that come after OK
   (Quectel ``+QIOPEN``, ping URCs), the 50 ms u-blox wants after its ``@``. Early calls
   are harmless. ``close_all(now)`` at the end closes every socket.
@@ -101,6 +105,8 @@ from .ipwire import build_udp
 
 DEFAULT_ROUTER = IPv6Address("fe80::1")
 """The far end of the TUN link, where ICMPv6 errors come from."""
+_SUMMARY_GRACE = 1.0
+"""How long a ping's statistics line may lag its result line (same burst)."""
 _LONGEST_ADDRESS = IPv6Address("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
 
 
@@ -171,7 +177,8 @@ class AtSocketBridge:
         self._table = SocketTable(vendor.socket_ids, vendor.modem_assigns_ids)
         self._queue: deque[_Work] = deque()
         self._in_flight: _Work | None = None
-        self._payload_due: tuple[float, bytes] | None = None
+        self._payload_due: float | None = None
+        """When the in-flight send's payload is due (u-blox: 50 ms after its prompt)."""
         self._ping_wait: _PingWait | None = None
         self._pings = 0
         self._setup_queued = False
@@ -199,7 +206,7 @@ class AtSocketBridge:
     def next_deadline(self) -> float | None:
         times = [self._table.next_deadline(self._idle)]
         if self._payload_due is not None:
-            times.append(self._payload_due[0])
+            times.append(self._payload_due)
         if self._ping_wait is not None:
             times.append(self._ping_wait.deadline)
         return min((t for t in times if t is not None), default=None)
@@ -244,8 +251,9 @@ class AtSocketBridge:
 
     def handle_timer(self, now: float) -> list[AtSocketOutput]:
         out: list[AtSocketOutput] = []
-        if self._payload_due is not None and now >= self._payload_due[0]:
-            out.append(self._payload(self._payload_due[1]))
+        work = self._in_flight
+        if self._payload_due is not None and now >= self._payload_due and work is not None:
+            out.append(self._payload(work))
             self._payload_due = None
         wait = self._ping_wait
         if wait is not None and now >= wait.deadline:
@@ -286,6 +294,9 @@ class AtSocketBridge:
             return
         if datagram.sport == 0 or datagram.dport == 0:
             self._refuse("refused_ports", Unreachable.ADMINISTRATIVELY_PROHIBITED, packet, now, out)
+            return
+        if not datagram.payload:  # no send command takes 0 octets (QISEND=<id>,0 queries)
+            self._refuse("refused_empty", Unreachable.ADMINISTRATIVELY_PROHIBITED, packet, now, out)
             return
         limit, reason = self._room(datagram.dst, datagram.dport)
         if len(datagram.payload) > limit:
@@ -498,14 +509,15 @@ class AtSocketBridge:
         if work is None or work.kind is not _Kind.SEND or event.command != work.command:
             self._counts["unexpected_events"] += 1
             return
-        data = work.payload.hex().upper().encode("ascii") if vendor.payload_hex else work.payload
         if vendor.prompt_delay > 0:
-            self._payload_due = (now + vendor.prompt_delay, data)  # u-blox: >= 50 ms of quiet
+            self._payload_due = now + vendor.prompt_delay  # u-blox: >= 50 ms of quiet
         else:
-            out.append(self._payload(data))
+            out.append(self._payload(work))
 
-    def _payload(self, data: bytes) -> SendPayload:
-        return SendPayload(data, self._vendor.command_timeout, self._max_line)
+    def _payload(self, work: _Work) -> SendPayload:
+        vendor, payload = self._vendor, work.payload
+        data = payload.hex().upper().encode("ascii") if vendor.payload_hex else payload
+        return SendPayload(data, vendor.command_timeout, self._max_line, work.command)
 
     # ----------------------------------------------------------------- results
     def _complete(
@@ -624,7 +636,7 @@ class AtSocketBridge:
         socket = work.socket
         assert socket is not None
         socket.reading = False
-        again, socket.read_again = socket.read_again, False
+        again = socket.rings_waiting > 0
         parsed = parse_read(self._vendor, done.lines) if done.outcome is Outcome.OK else None
         if done.outcome is not Outcome.OK:
             self._counts["read_errors"] += 1
@@ -634,12 +646,14 @@ class AtSocketBridge:
             received, strays = parsed
             if received is None:
                 self._counts["empty_reads"] += 1
+                socket.rings_waiting, again = 0, False  # nothing left to read
             else:
                 self._deliver(socket, received, now, out)
                 again = again or self._vendor.drain
             for line in strays:  # Sequans GM02S: +SQNSH inside the +SQNSRECV response
                 self._urc(line, now, out)
         if again and socket.state is SocketState.OPEN and not socket.reading:
+            socket.rings_waiting = max(0, socket.rings_waiting - 1)
             self._queue_read(socket)
 
     def _deliver(
@@ -682,7 +696,7 @@ class AtSocketBridge:
         ping = vendor.ping
         result = ping.parse(line) if ping is not None and ping.after_ok else None
         if result is not None:
-            self._ping_urc(result, out)
+            self._ping_urc(result, now, out)
 
     def _ring(self, socket_id: int) -> None:
         self._counts["rings"] += 1
@@ -690,7 +704,7 @@ class AtSocketBridge:
         if socket is None or socket.state is not SocketState.OPEN:
             self._counts["rings_unknown_socket"] += 1
         elif socket.reading:
-            socket.read_again = True
+            socket.rings_waiting += 1  # u-blox: one ring, and one read, per datagram
         else:
             self._queue_read(socket)
 
@@ -762,7 +776,7 @@ class AtSocketBridge:
         self._ping_answer(echo, reply, out)
         self._pings -= 1
 
-    def _ping_urc(self, result: PingResult, out: list[AtSocketOutput]) -> None:
+    def _ping_urc(self, result: PingResult, now: float, out: list[AtSocketOutput]) -> None:
         wait, ping = self._ping_wait, self._vendor.ping
         assert ping is not None
         if wait is None:
@@ -772,7 +786,10 @@ class AtSocketBridge:
             wait.answered = True
             self._ping_answer(wait.echo, result, out)
             if ping.summary:
-                return  # Quectel: the statistics line closes the exchange
+                # Quectel: the statistics line closes the exchange at once; a lone
+                # "+QPING: <err>" (a final error) has none.
+                wait.deadline = min(wait.deadline, now + _SUMMARY_GRACE)
+                return
         elif not wait.answered:
             self._ping_answer(wait.echo, None, out)
         self._ping_over()

@@ -1,8 +1,9 @@
 """Every output of the AT-socket bridge, and its counters, as small frozen values.
 
 The shell acts on these: ``SendAt`` goes to ``AtChannel.send``, ``SendPayload`` to
-``AtChannel.send_payload`` (written in pieces of at most ``chunk`` octets), ``ToTun``
-packets are written to the TUN.
+``AtChannel.send_payload`` (written in pieces of at most ``chunk`` octets) while its
+command is still the channel's ``pending`` one, ``ToTun`` packets are written to the
+TUN.
 """
 
 from __future__ import annotations
@@ -26,13 +27,17 @@ class SendAt:
 
 @dataclass(frozen=True, slots=True)
 class SendPayload:
-    """After the ``Prompt`` of the pending command: ``AtChannel.send_payload(data, now,
-    timeout)``, the bytes then written in ``pieces()``."""
+    """After the ``Prompt`` of ``command``: ``AtChannel.send_payload(data, now,
+    timeout)``, the bytes then written in ``pieces()``; skipped when the channel's
+    ``pending`` is no longer ``command`` (the modem ended it in the same read as its
+    prompt: nothing is due, and ``send_payload`` would raise)."""
 
     data: bytes
     timeout: float
     chunk: int | None = None
     """Largest write the line takes (the configured maximum line length), or None."""
+    command: str = ""
+    """The send command whose prompt this answers."""
 
     def pieces(self) -> tuple[bytes, ...]:
         """``data`` cut into writes of at most ``chunk`` octets: the modem counts the
@@ -96,6 +101,9 @@ class AtSocketStatistics:
     refused_line_limit: int
     """Datagrams or commands that the maximum AT line length leaves no room for."""
     refused_ports: int
+    refused_empty: int
+    """Datagrams without payload: no vendor's send takes zero octets (Quectel
+    ``AT+QISEND=<id>,0`` is a query, at-commands.md 3.3; u-blox 1..1024, 4.3)."""
     refused_source: int
     refused_destination: int
     bad_source: int

@@ -41,8 +41,9 @@ class ModemSocket:
     """Until when the open's result may come after OK (Quectel +QIOPEN)."""
     reading: bool = False
     """A read is queued or under way."""
-    read_again: bool = False
-    """A ring came during that read."""
+    rings_waiting: int = 0
+    """Rings that came while a read was queued or under way: each may announce one
+    more datagram (u-blox +USORF and Telit #SRECV with UDP info read one a call)."""
 
     def info(self) -> SocketInfo:
         return SocketInfo(self.flow, self.id, self.state.value, self.last_used)
@@ -144,9 +145,10 @@ class SocketTable:
         return ready
 
     def idle(self, now: float, timeout: float) -> list[ModemSocket]:
-        """The OPEN sockets unused for ``timeout`` seconds."""
+        """The OPEN sockets unused for ``timeout`` seconds (the sum ``next_deadline``
+        gives: ``now - last_used`` may round below ``timeout`` at that very time)."""
         return [
-            s for s in self._held if s.state is SocketState.OPEN and now - s.last_used >= timeout
+            s for s in self._held if s.state is SocketState.OPEN and now >= s.last_used + timeout
         ]
 
     def next_deadline(self, timeout: float) -> float | None:

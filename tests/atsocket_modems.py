@@ -163,9 +163,9 @@ class ScriptedModem:
     ) -> bytes:
         """A datagram arrives for ``socket``: the ring URC to feed to the bridge."""
         dialled = self.sockets[socket]
-        incoming = Incoming(
-            data, sender or dialled.remote or IPv6Address("::1"), port or dialled.port or 1
-        )
+        peer = next((s for s in reversed(self.sent) if s.socket == socket), None)
+        sender = sender or dialled.remote or (peer.remote if peer else IPv6Address("2001:db8::1"))
+        incoming = Incoming(data, sender, port or dialled.port or (peer.port if peer else 1))
         self.inbox.setdefault(socket, deque()).append(incoming)
         return self.ring(socket, len(data))
 

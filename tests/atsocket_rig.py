@@ -31,7 +31,7 @@ from scapy.layers.inet6 import (
 from scapy.packet import Packet, Raw
 
 from atsocket_modems import MODEMS, ScriptedModem
-from netstack.at import STANDARD_URCS, AtChannel, AtEvent
+from netstack.at import STANDARD_URCS, AtChannel, AtEvent, Connected
 from netstack.atsocket import AtSocketBridge
 from netstack.atsocket_events import AtSocketOutput, SendAt, SendPayload, ToTun
 from netstack.atsocket_vendors import VENDORS, VendorSockets
@@ -153,6 +153,7 @@ class Rig:
     to_host: list[bytes] = field(default_factory=list)
     modem: Modem | None = None
     """When set, every write goes to it at once and what it prints comes back."""
+    stale_payloads: int = 0
     _inbox: deque[bytes] = field(default_factory=deque)
     _busy: bool = False
 
@@ -260,6 +261,9 @@ class Rig:
                 )
                 self._write(data)
             elif isinstance(output, SendPayload):
+                if self.channel.pending != output.command:
+                    self.stale_payloads += 1  # the modem ended the command with its prompt
+                    continue
                 self.channel.send_payload(output.data, self.now, output.timeout)
                 for piece in output.pieces():
                     self._write(piece)
@@ -277,6 +281,8 @@ class Rig:
     def _receive(self, data: bytes) -> None:
         events: Sequence[AtEvent] = self.channel.receive(data, self.now)
         for event in events:
+            if isinstance(event, Connected):  # a CONNECT nobody asked for: back to AT
+                self.channel.resume_command_mode(self.now)
             self._apply(self.bridge.at_event(event, self.now))
 
     def _settle(self) -> None:
