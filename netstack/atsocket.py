@@ -325,7 +325,7 @@ class AtSocketBridge:
         widest = max(vendor.socket_ids)
         fields_ = {"id": widest, "addr": format_address(dst), "port": dport, "hex": ""}
         line = self._render(vendor.send, None, len=vendor.payload_limit, **fields_)
-        room = max(0, (self._max_line - len(line)) // 2)
+        room = (self._max_line - len(line)) // 2  # >= 0: checked with the longest address
         if room < vendor.payload_limit:
             return room, "refused_line_limit"
         return vendor.payload_limit, "refused_oversize"
@@ -482,10 +482,6 @@ class AtSocketBridge:
                 if work.kind is _Kind.SEND:
                     self._send(socket.flow, work.payload, work.packet, now)
                 return
-        if self._max_line is not None and len(work.command) > self._max_line:
-            self._counts["refused_line_limit"] += 1
-            self._complete(work, CommandDone(work.command, Outcome.FAIL), now, out)
-            return
         self._in_flight = work
         out.append(self._send_at(work))
 
@@ -750,17 +746,19 @@ class AtSocketBridge:
         else:
             self._pings += 1
             size = min(max(len(echo.data), ping.size_range[0]), ping.size_range[1])
-            command = self._render(
-                ping.command,
-                None,
-                addr=format_address(echo.dst),
-                size=size,
-                timeout_s=math.ceil(self._ping_timeout),
-                timeout_ds=math.ceil(self._ping_timeout * 10),
-                timeout_ms=math.ceil(self._ping_timeout * 1000),
-            )
+            command = self._render(ping.command, None, **self._ping_fields(echo.dst, size))
             timeout = self._vendor.command_timeout + (0 if ping.after_ok else self._ping_timeout)
             self._queue.append(_Work(_Kind.PING, command, timeout, echo=echo))
+
+    def _ping_fields(self, dst: IPv6Address, size: int) -> dict[str, object]:
+        timeout = self._ping_timeout
+        return {
+            "addr": format_address(dst),
+            "size": size,
+            "timeout_s": math.ceil(timeout),
+            "timeout_ds": math.ceil(timeout * 10),
+            "timeout_ms": math.ceil(timeout * 1000),
+        }
 
     def _ping_done(
         self, work: _Work, done: CommandDone, now: float, out: list[AtSocketOutput]
@@ -809,19 +807,28 @@ class AtSocketBridge:
 
     # ---------------------------------------------------------------- checks
     def _check_templates(self) -> None:
-        """Every template renders with the fields it may use (a bad table is our bug)."""
+        """Every template renders with the fields it may use (a bad table is our bug),
+        and at its longest (widest id, longest address, 5-digit ports, largest length,
+        no payload) within ``max_line``: no command is ever cut at run time."""
         vendor = self._vendor
         templates = [*vendor.setup, *vendor.configure, vendor.open, vendor.send]
         templates += [vendor.read, vendor.close]
+        flow = Flow(65535, _LONGEST_ADDRESS, 65535)
+        socket = ModemSocket(flow, 0.0, id=max(vendor.socket_ids))
+        longest = {"len": vendor.payload_limit, "hex": "", **self._ping_fields(flow.remote, 0)}
         if vendor.ping is not None:
             templates.append(vendor.ping.command)
-        socket = ModemSocket(Flow(1, _LONGEST_ADDRESS, 1), 0.0, id=max(vendor.socket_ids))
-        sample = {"len": 1, "hex": "00", "size": 1, "timeout_s": 1, "timeout_ds": 1}
+            longest["size"] = vendor.ping.size_range[1]
         for template in templates:
             try:
-                self._render(template, socket, timeout_ms=1, **sample)
+                line = self._render(template, socket, **longest)
             except (KeyError, IndexError, ValueError) as error:
                 raise UsageError(f"{vendor.name}: template {template!r}: {error!r}") from None
+            if self._max_line is not None and len(line) > self._max_line:
+                raise UsageError(
+                    f"max_line {self._max_line} is too short for {vendor.name}'s commands: "
+                    f"{line!r} takes {len(line)} characters"
+                )
 
 
 def _bare(prefix: str | None) -> str | None:

@@ -142,6 +142,15 @@ class ScriptedModem:
         assert len(data) == n
         return self.record_send(socket, remote, port, data)
 
+    def dial(self, m: re.Match[str], now: float) -> bytes:
+        """A connected socket: groups ``id``, ``port``, ``addr``, ``lport``."""
+        self.open_socket(int(m["id"]), m["addr"], int(m["port"]), int(m["lport"]))
+        return self.ok()
+
+    def prompted(self, m: re.Match[str], now: float) -> bytes:
+        """A send on a connected socket, the payload after the prompt: ``id``, ``len``."""
+        return self.expect_payload(int(m["id"]), None, None, int(m["len"]), now)
+
     def record_send(
         self, socket: int, remote: IPv6Address | None, port: int | None, data: bytes
     ) -> bytes:
@@ -201,19 +210,15 @@ class SequansModem(ScriptedModem):
         return [
             (r"AT\+SQNSCFG=\d,\d+,300,0,600,50", lambda m, t: self.ok()),
             (r"AT\+SQNSCFGEXT=\d,1,1,0,0,1", lambda m, t: self.ok()),
-            (r'AT\+SQNSD=(\d),1,(\d+),"([^"]+)",0,(\d+),1,0', self._dial),
-            (r"AT\+SQNSSENDEXT=(\d),(\d+)", self._send),
+            (
+                r'AT\+SQNSD=(?P<id>\d),1,(?P<port>\d+),"(?P<addr>[^"]+)",0,(?P<lport>\d+),1,0',
+                self.dial,
+            ),
+            (r"AT\+SQNSSENDEXT=(?P<id>\d),(?P<len>\d+)", self.prompted),
             (r"AT\+SQNSRECV=(\d),(\d+)", self._recv),
             (r"AT\+SQNSH=(\d)", lambda m, t: self.close_socket(int(m[1]))),
             (r'AT\+PING="([^"]+)",1,(\d+),(\d+)', self._ping),
         ]
-
-    def _dial(self, m: re.Match[str], now: float) -> bytes:
-        self.open_socket(int(m[1]), m[3], int(m[2]), int(m[4]))
-        return self.ok()
-
-    def _send(self, m: re.Match[str], now: float) -> bytes:
-        return self.expect_payload(int(m[1]), None, None, int(m[2]), now)
 
     def ring(self, socket: int, n: int) -> bytes:
         return self.lines(f"+SQNSRING: {socket},{n}")
@@ -253,19 +258,12 @@ class TelitModem(ScriptedModem):
         return [
             (r"AT#SCFG=\d,\d+,300,0,600,50", lambda m, t: self.ok()),
             (r"AT#SCFGEXT=\d,1,1,0,0,1", lambda m, t: self.ok()),
-            (r'AT#SD=(\d),1,(\d+),"([^"]+)",0,(\d+),1', self._dial),
-            (r"AT#SSENDEXT=(\d),(\d+)", self._send),
+            (r'AT#SD=(?P<id>\d),1,(?P<port>\d+),"(?P<addr>[^"]+)",0,(?P<lport>\d+),1', self.dial),
+            (r"AT#SSENDEXT=(?P<id>\d),(?P<len>\d+)", self.prompted),
             (r"AT#SRECV=(\d),(\d+),1", self._recv),
             (r"AT#SH=(\d)", lambda m, t: self.close_socket(int(m[1]))),
             (r'AT#PING="([^"]+)",1,(\d+),(\d+)', self._ping),
         ]
-
-    def _dial(self, m: re.Match[str], now: float) -> bytes:
-        self.open_socket(int(m[1]), m[3], int(m[2]), int(m[4]))
-        return self.ok()
-
-    def _send(self, m: re.Match[str], now: float) -> bytes:
-        return self.expect_payload(int(m[1]), None, None, int(m[2]), now)
 
     def ring(self, socket: int, n: int) -> bytes:
         return self.lines(f"SRING: {socket},{n}")
@@ -299,7 +297,7 @@ class QuectelModem(ScriptedModem):
             (r'AT\+QICFG="dataformat",0,1', lambda m, t: self.ok()),
             (r'AT\+QICFG="viewmode",0', lambda m, t: self.ok()),
             (r'AT\+QIOPEN=1,(\d+),"UDP","([^"]+)",(\d+),(\d+),0', self._open),
-            (r"AT\+QISEND=(\d+),(\d+)", self._send),
+            (r"AT\+QISEND=(?P<id>\d+),(?P<len>\d+)", self.prompted),
             (r"AT\+QIRD=(\d+),(\d+)", self._read),
             (r"AT\+QICLOSE=(\d+)", lambda m, t: self.close_socket(int(m[1]))),
             (r'AT\+QPING=1,"([^"]+)",(\d+),1', self._ping),
@@ -311,9 +309,6 @@ class QuectelModem(ScriptedModem):
             return self.ok() + self.lines(f"+QIOPEN: {socket},{self.open_error}")
         self.open_socket(socket, m[2], int(m[3]), int(m[4]))
         return self.ok() + self.lines(f"+QIOPEN: {socket},0")
-
-    def _send(self, m: re.Match[str], now: float) -> bytes:
-        return self.expect_payload(int(m[1]), None, None, int(m[2]), now)
 
     def send_done(self, socket: int, n: int) -> bytes:
         return self.lines("SEND OK")

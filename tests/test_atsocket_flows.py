@@ -234,3 +234,21 @@ def test_sockets_report(vendor_name: str) -> None:
     assert info.state == "open" and info.socket_id == modem.sent[0].socket
     assert (info.flow.local_port, info.flow.remote, info.flow.remote_port) == (40000, REMOTE, 5683)
     assert all(isinstance(s, Sent) for s in modem.sent)
+
+
+def test_messy_modem_same_as_tidy(vendor_name: str) -> None:
+    """No echo, doubled blank lines, a prompt after CR LF, lower-case hex, Telit's space
+    inside the quotes, u-blox +UUSORD and uncompressed upper-case addresses: the same
+    datagrams either way."""
+    results = []
+    for messy in (False, True):
+        rig, modem = scripted(vendor_name, messy=messy)
+        rig.host(udp(b"one"), udp(b"two", dport=5684))
+        rig.advance(1.0)
+        for sent in list(modem.sent):
+            rig.reply(modem.deliver(sent.socket, b"re " + sent.data, OTHER, 7))
+        rig.advance(1.0)
+        rig.host(udp(b"three"))
+        rig.advance(1.0)
+        results.append((modem.sent, rig.host_packets(), rig.stats()))
+    assert results[0] == results[1]

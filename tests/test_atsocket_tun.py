@@ -347,6 +347,7 @@ def test_every_error_is_well_formed() -> None:
         {"local_address": "2001:db8::1"},
         {"cid": -1},
         {"max_line": 15},
+        {"max_line": 44},  # AT+SQNSD=6,1,65535,"<39 characters>",... takes more
         {"idle_timeout": 0},
         {"ping_timeout": float("nan")},
         {"ping_queue": 0},

@@ -38,14 +38,19 @@ def from_remote(rig: Rig, data: bytes, sender: str = str(REMOTE), sport: int = 5
 # --- Sequans Monarch ------------------------------------------------------------------
 
 
-def sequans_open(rig: Rig, *, echo: bool) -> None:
-    """Configure (1.1, 1.2) and dial (1.3) socket 1 for the host's first datagram."""
+def sequans_send(rig: Rig, *, echo: bool = False, prompt: str = "> ") -> None:
+    """The host's first datagram: configure (1.1, 1.2) and dial (1.3) socket 1, send
+    (1.4) "hello"."""
+    rig.host(udp(b"hello"))
     for command in (
         "AT+SQNSCFG=1,1,300,0,600,50",
         "AT+SQNSCFGEXT=1,1,1,0,0,1",
         'AT+SQNSD=1,1,5683,"2001:db8:1::10",0,40000,1,0',
     ):
         rig.exchange(command, (command + "\r" if echo else "") + "\r\nOK\r\n")
+    rig.exchange("AT+SQNSSENDEXT=1,5", ("AT+SQNSSENDEXT=1,5\r" if echo else "") + prompt)
+    rig.expect_payload(HELLO_HEX.encode())  # 1.4: 2*<len> hex characters, no terminator
+    rig.reply("\r\nOK\r\n")
 
 
 @pytest.mark.parametrize(
@@ -55,11 +60,7 @@ def sequans_open(rig: Rig, *, echo: bool) -> None:
 )
 def test_sequans_send_is_hex_after_a_prompt_without_line_end(echo: bool, prompt: str) -> None:
     rig = Rig.of(SEQUANS_MONARCH)
-    rig.host(udp(b"hello"))
-    sequans_open(rig, echo=echo)
-    rig.exchange("AT+SQNSSENDEXT=1,5", ("AT+SQNSSENDEXT=1,5\r" if echo else "") + prompt)
-    rig.expect_payload(HELLO_HEX.encode())  # 1.4: 2*<len> hex characters, no terminator
-    rig.reply("\r\nOK\r\n")
+    sequans_send(rig, echo=echo, prompt=prompt)
     rig.nothing_written()
     assert rig.stats() == {
         "packets_from_tun": 1,
@@ -71,11 +72,7 @@ def test_sequans_send_is_hex_after_a_prompt_without_line_end(echo: bool, prompt:
 
 def test_sequans_ring_then_read() -> None:
     rig = Rig.of(SEQUANS_MONARCH)
-    rig.host(udp(b"hello"))
-    sequans_open(rig, echo=False)
-    rig.exchange("AT+SQNSSENDEXT=1,5", "> ")
-    rig.expect_payload(HELLO_HEX.encode())
-    rig.reply("\r\nOK\r\n")
+    sequans_send(rig)
     rig.reply("\r\n+SQNSRING: 1,5\r\n")  # 1.5, srMode 1
     rig.exchange("AT+SQNSRECV=1,1500", f"\r\n+SQNSRECV: 1,5\r\n{WORLD_HEX}\r\n\r\nOK\r\n")
     from_remote(rig, b"world")
@@ -87,11 +84,7 @@ def test_sequans_gm02s_closed_urc_inside_the_read_response() -> None:
     """GM02S prints +SQNSH between the +SQNSRECV header and its data: the datagram is
     delivered, the socket is known closed, the next datagram dials again."""
     rig = Rig.of(SEQUANS_MONARCH)
-    rig.host(udp(b"hello"))
-    sequans_open(rig, echo=False)
-    rig.exchange("AT+SQNSSENDEXT=1,5", "> ")
-    rig.expect_payload(HELLO_HEX.encode())
-    rig.reply("\r\nOK\r\n")
+    sequans_send(rig)
     rig.reply("\r\n+SQNSRING: 1,5\r\n")
     rig.exchange(
         "AT+SQNSRECV=1,1500", f"\r\n+SQNSRECV: 1,5\r\n+SQNSH: 1\r\n{WORLD_HEX}\r\n\r\nOK\r\n"
@@ -108,11 +101,7 @@ def test_sequans_gm02s_closed_urc_inside_the_read_response() -> None:
 
 def test_sequans_empty_read_and_close_at_the_end() -> None:
     rig = Rig.of(SEQUANS_MONARCH)
-    rig.host(udp(b"hello"))
-    sequans_open(rig, echo=False)
-    rig.exchange("AT+SQNSSENDEXT=1,5", "> ")
-    rig.expect_payload(HELLO_HEX.encode())
-    rig.reply("\r\nOK\r\n")
+    sequans_send(rig)
     rig.reply("\r\n+SQNSRING: 1\r\n")  # srMode 0: no byte count
     rig.exchange("AT+SQNSRECV=1,1500", "\r\n+SQNSRECV: 1,0\r\n\r\nOK\r\n")
     assert rig.host_packets() == []
@@ -191,12 +180,17 @@ def quectel_open(rig: Rig, result: str | None = "+QIOPEN: 0,0") -> None:
         rig.reply(f"\r\n{result}\r\n")
 
 
+def quectel_send(rig: Rig, final: str, prompt: str = "> ") -> None:
+    """The first datagram through socket 0: +QISEND, the prompt, the octets, ``final``."""
+    quectel_open(rig)
+    rig.exchange("AT+QISEND=0,5", prompt)
+    rig.expect_payload(b"hello")  # 3.3: exactly <len> octets, as they are
+    rig.reply(final)
+
+
 def test_quectel_open_result_after_ok_then_send_ok() -> None:
     rig = Rig.of(QUECTEL_BG96)
-    quectel_open(rig)
-    rig.exchange("AT+QISEND=0,5", "\r\n> ")
-    rig.expect_payload(b"hello")  # 3.3: exactly <len> octets, as they are
-    rig.reply("\r\nSEND OK\r\n")  # 3.3: never OK
+    quectel_send(rig, "\r\nSEND OK\r\n", prompt="\r\n> ")  # 3.3: never OK
     rig.nothing_written()
     assert rig.bridge.statistics().datagrams_sent == 1
 
@@ -204,11 +198,7 @@ def test_quectel_open_result_after_ok_then_send_ok() -> None:
 def test_quectel_recv_urc_reads_until_empty() -> None:
     """3.4: no further recv URC until the buffer is drained with QIRD."""
     rig = Rig.of(QUECTEL_BG96)
-    quectel_open(rig)
-    rig.exchange("AT+QISEND=0,5", "> ")
-    rig.expect_payload(b"hello")
-    rig.reply("\r\nSEND OK\r\n")
-    rig.reply('\r\n+QIURC: "recv",0\r\n')
+    quectel_send(rig, '\r\nSEND OK\r\n\r\n+QIURC: "recv",0\r\n')
     rig.exchange("AT+QIRD=0,1500", f"\r\n+QIRD: 5\r\n{WORLD_HEX}\r\n\r\nOK\r\n")
     from_remote(rig, b"world")
     rig.exchange("AT+QIRD=0,1500", '\r\n+QIRD: 3,"2001:DB8:2::20",9999\r\n414243\r\n\r\nOK\r\n')
@@ -237,10 +227,7 @@ def test_quectel_open_fails_after_ok(result: str | None) -> None:
 def test_quectel_send_fail_keeps_the_socket() -> None:
     """3.3: SEND FAIL means the modem's buffer is full; UDP may drop, the socket is fine."""
     rig = Rig.of(QUECTEL_BG96)
-    quectel_open(rig)
-    rig.exchange("AT+QISEND=0,5", "> ")
-    rig.expect_payload(b"hello")
-    rig.reply("\r\nSEND FAIL\r\n")
+    quectel_send(rig, "\r\nSEND FAIL\r\n")
     assert rig.host_packets() == []
     assert rig.bridge.statistics().send_errors == 1
     rig.host(udp(b"again"))
@@ -249,10 +236,7 @@ def test_quectel_send_fail_keeps_the_socket() -> None:
 
 def test_quectel_closed_urc() -> None:
     rig = Rig.of(QUECTEL_BG96)
-    quectel_open(rig)
-    rig.exchange("AT+QISEND=0,5", "> ")
-    rig.expect_payload(b"hello")
-    rig.reply('\r\nSEND OK\r\n\r\n+QIURC: "closed",0\r\n')  # 3.5
+    quectel_send(rig, '\r\nSEND OK\r\n\r\n+QIURC: "closed",0\r\n')  # 3.5
     assert rig.bridge.sockets() == ()
     rig.nothing_written()
 
