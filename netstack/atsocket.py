@@ -50,7 +50,15 @@ Decisions:
   (the modem counts octets; no terminator); a payload inside the command line cannot be
   cut, so a datagram that does not fit is refused: Packet Too Big when the MTU it leaves
   is at least 1280 (RFC 8200 5), else Destination Unreachable, administratively
-  prohibited (a smaller MTU would be ignored by the host, RFC 8201 4).
+  prohibited (a smaller MTU would be ignored by the host, RFC 8201 4). Every command
+  line itself is checked against ``max_line`` at its longest when the bridge is made
+  (``UsageError`` naming the command), so none is cut at run time.
+* Datagrams without payload are refused (administratively prohibited): no send command
+  takes zero octets (Quectel ``AT+QISEND=<id>,0`` is a query). A zero-length datagram
+  from the network cannot be told from an empty read and is not delivered.
+* Rings are counted while a read is under way: u-blox ``+USORF`` and Telit ``#SRECV``
+  with UDP info read one datagram a call, so each ring gets its read; Quectel reads
+  until empty (no new ring until then).
 * ICMPv6 errors come from ``router_address`` (the far end of the TUN link), hold as much
   of the invoking packet as fits in 1280 octets and are rate limited (RFC 4443 2.4 (c),
   (f)); none answers an error, a multicast or a packet from no single node (2.4 (e)).

@@ -241,6 +241,8 @@ def _sender(fields: list[str], layout: ReadLayout) -> tuple[IPv6Address | None, 
     port = number(fields[layout.port])
     if not isinstance(address, IPv6Address) or port is None or not 0 < port < 0x10000:
         return None, None
+    if address.is_multicast or address.is_unspecified or address.is_loopback:
+        return None, None  # no single remote node sent that: the flow's remote did
     return address, port
 
 
