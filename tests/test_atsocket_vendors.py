@@ -70,12 +70,20 @@ def test_sequans_send_is_hex_after_a_prompt_without_line_end(echo: bool, prompt:
     }
 
 
-def test_sequans_ring_then_read() -> None:
+@pytest.mark.parametrize(
+    ("header", "sender", "sport"),
+    [
+        ("+SQNSRECV: 1,5", str(REMOTE), 5683),
+        ('+SQNSRECV: 1,5,"2001:db8:2::20",9999', str(OTHER), 9999),
+    ],
+    ids=["dialled-peer", "walter-4-fields"],
+)
+def test_sequans_ring_then_read(header: str, sender: str, sport: int) -> None:
     rig = Rig.of(SEQUANS_MONARCH)
     sequans_send(rig)
     rig.reply("\r\n+SQNSRING: 1,5\r\n")  # 1.5, srMode 1
-    rig.exchange("AT+SQNSRECV=1,1500", f"\r\n+SQNSRECV: 1,5\r\n{WORLD_HEX}\r\n\r\nOK\r\n")
-    from_remote(rig, b"world")
+    rig.exchange("AT+SQNSRECV=1,1500", f"\r\n{header}\r\n{WORLD_HEX}\r\n\r\nOK\r\n")
+    from_remote(rig, b"world", sender=sender, sport=sport)
     rig.nothing_written()
     assert [s.state for s in rig.bridge.sockets()] == ["open"]
 
