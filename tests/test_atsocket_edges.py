@@ -21,6 +21,7 @@ from atsocket_rig import (
     udp,
     unreachable_code,
 )
+from atsocket_transcripts import WORLD_HEX, sequans_send, telit_send, ublox_send
 from netstack.at import STANDARD_URCS, AtChannel, CommandDone, Outcome, Prompt
 from netstack.atsocket_vendors import (
     QUECTEL_BG96,
@@ -31,18 +32,7 @@ from netstack.atsocket_vendors import (
 )
 from netstack.errors import UsageError
 
-WORLD_HEX = "776F726C64"
 SOURCE_POLICY, ADDRESS_UNREACHABLE = 5, 3
-
-
-def sequans_opened(rig: Rig) -> None:
-    rig.host(udp(b"hello"))
-    rig.exchange("AT+SQNSCFG=1,1,300,0,600,50", "\r\nOK\r\n")
-    rig.exchange("AT+SQNSCFGEXT=1,1,1,0,0,1", "\r\nOK\r\n")
-    rig.exchange('AT+SQNSD=1,1,5683,"2001:db8:1::10",0,40000,1,0', "\r\nOK\r\n")
-    rig.exchange("AT+SQNSSENDEXT=1,5", "> ")
-    rig.expect_payload(b"68656C6C6F")
-    rig.reply("\r\nOK\r\n")
 
 
 def test_events_for_commands_that_are_not_ours() -> None:
@@ -56,7 +46,7 @@ def test_a_send_overtaken_by_the_modems_close_goes_on_a_new_socket() -> None:
     """The datagram waited behind a read whose response said the socket closed (GM02S):
     it is not lost, it dials again."""
     rig = Rig.of(SEQUANS_MONARCH)
-    sequans_opened(rig)
+    sequans_send(rig)
     rig.reply("\r\n+SQNSRING: 1,5\r\n")
     rig.expect("AT+SQNSRECV=1,1500")
     rig.host(udp(b"queued"))
@@ -83,13 +73,7 @@ def test_the_modem_closes_a_socket_while_it_opens() -> None:
 def test_rings_during_a_read_each_get_a_read() -> None:
     """u-blox reads one datagram a call and rings once a datagram (at-commands.md 4.4)."""
     rig = Rig.of(UBLOX_SARA_R4)
-    rig.host(udp(b"hello"))
-    rig.exchange("AT+UDCONF=1,1", "\r\nOK\r\n")
-    rig.exchange("AT+USOCR=17,40000", "\r\n+USOCR: 0\r\n\r\nOK\r\n")
-    rig.exchange('AT+USOST=0,"2001:db8:1::10",5683,5', "@")
-    rig.advance(0.05)
-    rig.expect_payload(b"hello")
-    rig.reply("\r\n+USOST: 0,5\r\n\r\nOK\r\n\r\n+UUSORF: 0,1\r\n")
+    ublox_send(rig, 0, "\r\n+USOST: 0,5\r\n\r\nOK\r\n\r\n+UUSORF: 0,1\r\n")
     rig.expect("AT+USORF=0,512")
     rig.reply("\r\n+UUSORF: 0,1\r\n+UUSORF: 0,1\r\n")
     for data in (b"1", b"2", b"3"):
@@ -107,13 +91,7 @@ def test_rings_during_a_read_each_get_a_read() -> None:
 )
 def test_a_sender_that_is_no_single_node_is_the_flows_remote(sender: str) -> None:
     rig = Rig.of(TELIT_IP_EASY)
-    rig.host(udp(b"hello"))
-    rig.exchange("AT#SCFG=1,1,300,0,600,50", "\r\nOK\r\n")
-    rig.exchange("AT#SCFGEXT=1,1,1,0,0,1", "\r\nOK\r\n")
-    rig.exchange('AT#SD=1,1,5683,"2001:db8:1::10",0,40000,1', "\r\nOK\r\n")
-    rig.exchange("AT#SSENDEXT=1,5", "\r\n> ")
-    rig.expect_payload(b"68656C6C6F")
-    rig.reply("\r\nOK\r\n\r\nSRING: 1,5\r\n")
+    telit_send(rig, final="\r\nOK\r\n\r\nSRING: 1,5\r\n")
     reply = f"\r\n#SRECV: {sender},9999,1,5,0\r\n{WORLD_HEX}\r\n\r\nOK\r\n"
     rig.exchange("AT#SRECV=1,1500,1", reply)
     packet = datagram(rig.one_to_host())
@@ -125,7 +103,7 @@ def test_a_shell_that_did_not_list_the_vendor_urcs() -> None:
     the same."""
     rig = Rig.of(SEQUANS_MONARCH)
     rig.channel = AtChannel(STANDARD_URCS)
-    sequans_opened(rig)
+    sequans_send(rig)
     rig.reply("\r\n+SQNSRING: 1,5\r\n")
     rig.exchange(
         "AT+SQNSRECV=1,1500", f"\r\n+SQNSRECV: 1,5\r\n+SQNSH: 1\r\n{WORLD_HEX}\r\n\r\nOK\r\n"

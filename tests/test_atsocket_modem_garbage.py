@@ -4,19 +4,8 @@ the bridge carries on (named regressions beside the property tests' random lines
 from __future__ import annotations
 
 from atsocket_rig import Rig, datagram, scripted, udp
+from atsocket_transcripts import WORLD_HEX, sequans_send
 from netstack.atsocket_vendors import QUECTEL_BG96, SEQUANS_MONARCH, TELIT_IP_EASY, UBLOX_SARA_R4
-
-WORLD_HEX = "776F726C64"
-
-
-def sequans_open(rig: Rig) -> None:
-    rig.host(udp(b"hello"))
-    rig.exchange("AT+SQNSCFG=1,1,300,0,600,50", "\r\nOK\r\n")
-    rig.exchange("AT+SQNSCFGEXT=1,1,1,0,0,1", "\r\nOK\r\n")
-    rig.exchange('AT+SQNSD=1,1,5683,"2001:db8:1::10",0,40000,1,0', "\r\nOK\r\n")
-    rig.exchange("AT+SQNSSENDEXT=1,5", "> ")
-    rig.expect_payload(b"68656C6C6F")
-    rig.reply("\r\nOK\r\n")
 
 
 def read_answered(rig: Rig, reply: str) -> None:
@@ -26,7 +15,7 @@ def read_answered(rig: Rig, reply: str) -> None:
 
 def test_ring_for_a_socket_that_is_not_ours() -> None:
     rig = Rig.of(SEQUANS_MONARCH)
-    sequans_open(rig)
+    sequans_send(rig)
     rig.reply("\r\n+SQNSRING: 4,5\r\n+SQNSRING: x\r\n+SQNSRING: -1,2\r\n")
     rig.nothing_written()
     assert rig.bridge.statistics().rings_unknown_socket == 1  # the others are no rings
@@ -34,7 +23,7 @@ def test_ring_for_a_socket_that_is_not_ours() -> None:
 
 def test_read_responses_that_make_no_sense() -> None:
     rig = Rig.of(SEQUANS_MONARCH)
-    sequans_open(rig)
+    sequans_send(rig)
     for reply in (
         "\r\n+SQNSRECV: 1,5\r\nnot hex\r\n\r\nOK\r\n",
         "\r\n+SQNSRECV: 1,6\r\n776F726C64\r\n\r\nOK\r\n",  # shorter than announced
@@ -51,7 +40,7 @@ def test_read_responses_that_make_no_sense() -> None:
 
 def test_a_read_that_times_out() -> None:
     rig = Rig.of(SEQUANS_MONARCH)
-    sequans_open(rig)
+    sequans_send(rig)
     rig.reply("\r\n+SQNSRING: 1,5\r\n")
     rig.expect("AT+SQNSRECV=1,1500")
     rig.advance(10.0)
@@ -62,7 +51,7 @@ def test_a_read_that_times_out() -> None:
 
 def test_line_noise_and_ppp_leftovers_between_commands() -> None:
     rig = Rig.of(SEQUANS_MONARCH)
-    sequans_open(rig)
+    sequans_send(rig)
     rig.reply(b"\x7e\xff\x03\xc0\x21\x7e\r\n\x00\x01garbage\x02\r\nOK\r\n> \r\n@\r\n")
     rig.nothing_written()
     assert rig.channel.statistics().garbage_lines >= 1

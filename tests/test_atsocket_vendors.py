@@ -12,6 +12,16 @@ import pytest
 from scapy.layers.inet import UDP
 
 from atsocket_rig import HOST, OTHER, REMOTE, Rig, datagram, udp, unreachable_code
+from atsocket_transcripts import (
+    HELLO_HEX,
+    WORLD_HEX,
+    quectel_open,
+    quectel_send,
+    sequans_send,
+    telit_send,
+    ublox_open,
+    ublox_send,
+)
 from netstack.atsocket_vendors import (
     QUECTEL_BG96,
     SEQUANS_MONARCH,
@@ -21,8 +31,6 @@ from netstack.atsocket_vendors import (
     VENDORS,
 )
 
-HELLO_HEX = "68656C6C6F"
-WORLD_HEX = "776F726C64"
 ADDRESS_UNREACHABLE = 3
 REMOTE_DOTTED = "32.1.13.184.0.1.0.0.0.0.0.0.0.0.0.16"  # 2001:db8:1::10, +CGPIAF=0
 OTHER_DOTTED = "32.1.13.184.0.2.0.0.0.0.0.0.0.0.0.32"  # 2001:db8:2::20
@@ -36,21 +44,6 @@ def from_remote(rig: Rig, data: bytes, sender: str = str(REMOTE), sport: int = 5
 
 
 # --- Sequans Monarch ------------------------------------------------------------------
-
-
-def sequans_send(rig: Rig, *, echo: bool = False, prompt: str = "> ") -> None:
-    """The host's first datagram: configure (1.1, 1.2) and dial (1.3) socket 1, send
-    (1.4) "hello"."""
-    rig.host(udp(b"hello"))
-    for command in (
-        "AT+SQNSCFG=1,1,300,0,600,50",
-        "AT+SQNSCFGEXT=1,1,1,0,0,1",
-        'AT+SQNSD=1,1,5683,"2001:db8:1::10",0,40000,1,0',
-    ):
-        rig.exchange(command, (command + "\r" if echo else "") + "\r\nOK\r\n")
-    rig.exchange("AT+SQNSSENDEXT=1,5", ("AT+SQNSSENDEXT=1,5\r" if echo else "") + prompt)
-    rig.expect_payload(HELLO_HEX.encode())  # 1.4: 2*<len> hex characters, no terminator
-    rig.reply("\r\nOK\r\n")
 
 
 @pytest.mark.parametrize(
@@ -122,17 +115,6 @@ def test_sequans_empty_read_and_close_at_the_end() -> None:
 # --- Telit IP Easy --------------------------------------------------------------------
 
 
-def telit_open(rig: Rig) -> None:
-    rig.host(udp(b"hello"))
-    rig.exchange("AT#SCFG=1,1,300,0,600,50", "AT#SCFG=1,1,300,0,600,50\r\r\nOK\r\n")
-    rig.exchange("AT#SCFGEXT=1,1,1,0,0,1", "AT#SCFGEXT=1,1,1,0,0,1\r\r\nOK\r\n")
-    command = 'AT#SD=1,1,5683,"2001:db8:1::10",0,40000,1'  # 2.4: UDP, command mode
-    rig.exchange(command, command + "\r\r\nOK\r\n")
-    rig.exchange("AT#SSENDEXT=1,5", "AT#SSENDEXT=1,5\r\r\n> ")  # 2.5: "<CR><LF>> "
-    rig.expect_payload(HELLO_HEX.encode())
-    rig.reply("\r\nOK\r\n")
-
-
 @pytest.mark.parametrize(
     ("sender", "shown"),
     [
@@ -145,7 +127,7 @@ def telit_open(rig: Rig) -> None:
 )
 def test_telit_srecv_names_the_sender(sender: str, shown: str) -> None:
     rig = Rig.of(TELIT_IP_EASY)
-    telit_open(rig)
+    telit_send(rig, echo=True)
     rig.reply("\r\nSRING: 1,5\r\n")  # 2.3 srMode 1
     reply = f"AT#SRECV=1,1500,1\r\r\n#SRECV: {sender},9999,1,5,0\r\n{WORLD_HEX}\r\n\r\nOK\r\n"
     rig.exchange("AT#SRECV=1,1500,1", reply)
@@ -154,7 +136,7 @@ def test_telit_srecv_names_the_sender(sender: str, shown: str) -> None:
 
 def test_telit_srecv_without_udp_info_comes_from_the_dialled_peer() -> None:
     rig = Rig.of(TELIT_IP_EASY)
-    telit_open(rig)
+    telit_send(rig, echo=True)
     rig.reply("\r\nSRING: 1,5\r\n")
     rig.exchange("AT#SRECV=1,1500,1", f"\r\n#SRECV: 1,5\r\n{WORLD_HEX}\r\n\r\nOK\r\n")
     from_remote(rig, b"world")
@@ -163,37 +145,12 @@ def test_telit_srecv_without_udp_info_comes_from_the_dialled_peer() -> None:
 def test_telit_sring_inside_another_response_is_a_ring() -> None:
     """ME910C1: SRING between a response's lines and its OK (at-commands.md 8)."""
     rig = Rig.of(TELIT_IP_EASY)
-    rig.host(udp(b"hello"))
-    rig.exchange("AT#SCFG=1,1,300,0,600,50", "\r\nOK\r\n")
-    rig.exchange("AT#SCFGEXT=1,1,1,0,0,1", "\r\nOK\r\n")
-    rig.exchange('AT#SD=1,1,5683,"2001:db8:1::10",0,40000,1', "\r\nOK\r\n")
-    rig.exchange("AT#SSENDEXT=1,5", "\r\n> ")
-    rig.expect_payload(HELLO_HEX.encode())
-    rig.reply("\r\nSRING: 1,5\r\n\r\nOK\r\n")  # the ring before the send's OK
+    telit_send(rig, final="\r\nSRING: 1,5\r\n\r\nOK\r\n")  # the ring before the send's OK
     rig.exchange("AT#SRECV=1,1500,1", f"\r\n#SRECV: 1,5\r\n{WORLD_HEX}\r\n\r\nOK\r\n")
     from_remote(rig, b"world")
 
 
 # --- Quectel --------------------------------------------------------------------------
-
-
-def quectel_open(rig: Rig, result: str | None = "+QIOPEN: 0,0") -> None:
-    rig.host(udp(b"hello"))
-    rig.exchange('AT+QICFG="dataformat",0,1', "\r\nOK\r\n")
-    rig.exchange('AT+QICFG="viewmode",0', "\r\nOK\r\n")
-    rig.exchange('AT+QIOPEN=1,0,"UDP","2001:db8:1::10",5683,40000,0', "\r\nOK\r\n")  # 3.2
-    rig.nothing_written()  # the datagram waits for +QIOPEN
-    rig.advance(1.0)
-    if result is not None:
-        rig.reply(f"\r\n{result}\r\n")
-
-
-def quectel_send(rig: Rig, final: str, prompt: str = "> ") -> None:
-    """The first datagram through socket 0: +QISEND, the prompt, the octets, ``final``."""
-    quectel_open(rig)
-    rig.exchange("AT+QISEND=0,5", prompt)
-    rig.expect_payload(b"hello")  # 3.3: exactly <len> octets, as they are
-    rig.reply(final)
 
 
 def test_quectel_open_result_after_ok_then_send_ok() -> None:
@@ -252,12 +209,6 @@ def test_quectel_closed_urc() -> None:
 # --- u-blox ---------------------------------------------------------------------------
 
 
-def ublox_open(rig: Rig, socket: int = 3) -> None:
-    rig.host(udp(b"hello"))
-    rig.exchange("AT+UDCONF=1,1", "\r\nOK\r\n")  # 4.2
-    rig.exchange("AT+USOCR=17,40000", f"\r\n+USOCR: {socket}\r\n\r\nOK\r\n")  # 4.1
-
-
 @pytest.mark.parametrize("prompt", ["@", "\r\n@"], ids=["bare", "sara-r410m"])
 def test_ublox_binary_send_waits_50_ms_after_the_at_sign(prompt: str) -> None:
     rig = Rig.of(UBLOX_SARA_R4)
@@ -274,11 +225,7 @@ def test_ublox_binary_send_waits_50_ms_after_the_at_sign(prompt: str) -> None:
 @pytest.mark.parametrize("ring", ["+UUSORF", "+UUSORD"])
 def test_ublox_read_names_the_sender(ring: str) -> None:
     rig = Rig.of(UBLOX_SARA_R4)
-    ublox_open(rig)
-    rig.exchange('AT+USOST=3,"2001:db8:1::10",5683,5', "@")
-    rig.advance(0.05)
-    rig.expect_payload(b"hello")
-    rig.reply("\r\n+USOST: 3,5\r\n\r\nOK\r\n")
+    ublox_send(rig)
     rig.reply(f"\r\n{ring}: 3,5\r\n")  # 4.4: some firmware says +UUSORD
     reply = f'\r\n+USORF: 3,"2001:DB8:2:0:0:0:0:20",9999,5,"{WORLD_HEX}"\r\n\r\nOK\r\n'
     rig.exchange("AT+USORF=3,512", reply)
@@ -287,11 +234,7 @@ def test_ublox_read_names_the_sender(ring: str) -> None:
 
 def test_ublox_closed_urc_frees_the_id() -> None:
     rig = Rig.of(UBLOX_SARA_R4)
-    ublox_open(rig, socket=0)
-    rig.exchange('AT+USOST=0,"2001:db8:1::10",5683,5', "@")
-    rig.advance(0.05)
-    rig.expect_payload(b"hello")
-    rig.reply("\r\n+USOST: 0,5\r\n\r\nOK\r\n\r\n+UUSOCL: 0\r\n")  # 4.5
+    ublox_send(rig, 0, "\r\n+USOST: 0,5\r\n\r\nOK\r\n\r\n+UUSOCL: 0\r\n")  # 4.5
     assert rig.bridge.sockets() == ()
     rig.host(udp(b"again"))
     rig.exchange("AT+USOCR=17,40000", "\r\n+USOCR: 0\r\n\r\nOK\r\n")
