@@ -18,8 +18,10 @@ from .transcript import Transcript
 
 DESCRIPTION = """\
 Run the built-in modem simulator. It prints the terminal to open on a line of its own
-(device: /dev/pts/N), then the transcript of what goes over it. The modem wants CR at the
-end of a command line; try it with: socat -,rawer,escape=0x1d /dev/pts/N (Ctrl-] quits).
+(device: /dev/pts/N), then the transcript of what goes over it. Each vendor's profile
+answers its AT socket and ping commands too, with the simulated hosts behind them.
+The modem wants CR at the end of a command line; try it with:
+socat -,rawer,escape=0x1d /dev/pts/N (Ctrl-] quits).
 Ctrl-C, SIGTERM or SIGHUP stop it and remove what it made."""
 CONTROL_EPILOG = (
     "control commands (with --control PATH: one a line, one JSON reply a line; e.g.\n"
@@ -40,6 +42,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="serve on this terminal (a pty or serial device, e.g. the pppd VM's pty); "
         "if PATH does not exist, make a new pty and a symlink to it at PATH (removed on exit)",
+    )
+    line.add_argument(
+        "--at-port",
+        nargs="?",
+        const="",
+        metavar="PATH",
+        help="also serve a second terminal that takes only AT commands, for the same modem "
+        "(SIM, registration, contexts, sockets), as a USB modem's second ttyUSB: AT and "
+        "socket commands there while the first terminal carries PPP; URCs go there. Its "
+        "path is printed on a line 'at-port: PATH'. Without PATH a new pty; PATH as for --link",
     )
     line.add_argument(
         "--transcript",
@@ -90,6 +102,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="0",
         metavar="SECONDS",
         help="seconds the modem searches (+CEREG stat 2) before the network answers (default 0)",
+    )
+    sim.add_argument(
+        "--attached",
+        action="store_true",
+        help="attached and not connected: context 1 comes up as soon as the modem is "
+        "registered (LTE's default bearer), so +CGPADDR answers and the modem's own "
+        "sockets and ping work with no dial and no +CGACT",
+    )
+    sim.add_argument(
+        "--ipv6-only",
+        action="store_true",
+        help="an IPv6-only network: an IPV4V6 context gets an IPv6 address alone, an IP "
+        "context is refused (+CGACT gets --refuse-code, dialling NO CARRIER)",
     )
     sim.add_argument(
         "--pdp-refuse",
@@ -163,6 +188,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "network (NB-IoT: seconds; default 0)",
     )
     ppp.add_argument(
+        "--at-line-limit",
+        type=int,
+        metavar="N",
+        help="keep only the first N characters of a command line, the rest is lost, as "
+        "Pycom GPy/FiPy firmware cuts its commands at 124 (a payload after a send "
+        "command's prompt is not a command line: it is taken whole, in any pieces)",
+    )
+    ppp.add_argument(
         "--messy",
         action="store_true",
         help="behave like real devices' logs: replies cut anywhere, URCs inside responses, "
@@ -200,6 +233,9 @@ def settings_from(args: argparse.Namespace) -> SimSettings:
         messy=args.messy,
         quirks=not args.no_quirks,
         seed=args.seed,
+        ipv6_only=args.ipv6_only,
+        attached=args.attached,
+        at_line_limit=args.at_line_limit,
     )
 
 
@@ -233,6 +269,7 @@ def simulate(args: argparse.Namespace) -> int:
             transcript=transcript,
             pcap=pcap,
             control=args.control,
+            at_port=args.at_port,
             namespace=not args.no_namespace,
         )
     return EXIT_OK

@@ -166,6 +166,8 @@ def _dial(modem: Modem, command: Command, now: float) -> Reply:
 
 @handles("O")
 def _online(modem: Modem, command: Command, now: float) -> Reply:
+    if not modem.on_data_port:
+        return cme(3)  # the AT-only port has no data state to return to
     if modem.session is None:
         return Reply(final=Final.NO_CARRIER)
     return Reply(final=Final.CONNECT, connect_text=modem.profile.connect_text, then=["resume"])

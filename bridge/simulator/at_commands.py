@@ -18,13 +18,18 @@ if TYPE_CHECKING:
 
 Handler = Callable[["Modem", Command, float], Reply]
 HANDLERS: dict[str, Handler] = {}
+VENDOR_HANDLERS: dict[str, dict[str, Handler]] = {}
+"""Socket dialect (``SocketDialect.name``) -> its own commands, seen only by the profiles
+that speak it (a Quectel has no +SQNSD)."""
 
 
-def handles(*names: str) -> Callable[[Handler], Handler]:
+def handles(*names: str, vendor: str | None = None) -> Callable[[Handler], Handler]:
+    table = HANDLERS if vendor is None else VENDOR_HANDLERS.setdefault(vendor, {})
+
     def register(handler: Handler) -> Handler:
         for name in names:
-            assert name not in HANDLERS, f"{name} handled twice"
-            HANDLERS[name] = handler
+            assert name not in table, f"{name} handled twice"
+            table[name] = handler
         return handler
 
     return register

@@ -141,16 +141,22 @@ def _cgact(modem: Modem, command: Command, now: float) -> Reply:
     if error := sim_error(modem):
         return error
     if state == 1:
-        if not modem.radio.service:
-            return cme(30)
-        if modem.faults.pdp_refuse:
-            modem.note("fault", "PDP activation refused by the network")
-            return cme(modem.settings.refuse_code)
+        for cid in cids:
+            if error := modem.activation_error(modem.contexts[cid]):
+                return error
     for cid in cids:
-        modem.contexts[cid].active = bool(state)
-        if not state and modem.session is not None and cid == modem.session_cid:
-            modem.hang_up(now, "+CGACT=0")  # deactivating its context ends the call
+        set_active(modem, cid, bool(state), now, "+CGACT=0")
     return OK
+
+
+def set_active(modem: Modem, cid: int, active: bool, now: float, command: str) -> None:
+    """Activate or deactivate context ``cid`` (+CGACT and the vendors' own commands):
+    deactivating ends the call on it and closes the modem's sockets on it."""
+    modem.contexts[cid].active = active
+    if not active:
+        if modem.session is not None and cid == modem.session_cid:
+            modem.hang_up(now, command)  # deactivating its context ends the call
+        modem.stack.close_context(cid)
 
 
 @handles("+CGPIAF")
@@ -170,9 +176,10 @@ def _addresses(modem: Modem, context: Context, prefixlen: bool) -> tuple[str | N
     plan = modem.plan
     notation = modem.profile.messy_ipv6 if modem.messy else Notation.PIAF
     v4 = v6 = None
-    if context.pdp_type in ("IP", "IPV4V6"):
+    kind = modem.effective_type(context)
+    if kind in ("IP", "IPV4V6"):
         v4 = ipv4_text(plan.client_ipv4, 32 if prefixlen else None)
-    if context.pdp_type in ("IPV6", "IPV4V6"):
+    if kind in ("IPV6", "IPV4V6"):
         v6 = ipv6_text(
             plan.client_global_ipv6,
             modem.piaf,

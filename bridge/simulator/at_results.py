@@ -22,6 +22,13 @@ class Final(Enum):
     BUSY = (7, "BUSY")
     NO_ANSWER = (8, "NO ANSWER")
     CME_ERROR = (4, "+CME ERROR")
+    SEND_OK = (0, "SEND OK")
+    """Quectel's final result of +QISEND once the payload is taken."""
+    PROMPT = (-1, "")
+    """No final result yet: the modem wrote its data prompt (``connect_text``) and waits
+    for the payload (``Modem.expect_payload``)."""
+    PENDING = (-2, "")
+    """No final result yet: the command goes on (a modem ping) and ends it later."""
 
     @property
     def number(self) -> int:
@@ -47,6 +54,15 @@ CME_ERRORS = {
     133: "requested service option not subscribed",
     148: "unspecified GPRS error",
     149: "PDP authentication failure",
+    # Quectel's TCP/IP error codes (BG96/BG95 TCP/IP application notes, "error codes").
+    550: "unknown error",
+    552: "invalid parameters",
+    555: "operation not supported",
+    561: "open PDP context failed",
+    563: "socket identity has been used",
+    565: "DNS parse failed",
+    567: "socket has been closed",
+    569: "operation timeout",
 }
 """3GPP TS 27.007 9.2: the +CME ERROR codes the simulator uses, with their verbose text."""
 
@@ -62,6 +78,10 @@ class Reply:
     """Text after CONNECT (a rate, e.g. Quectel's ``CONNECT 150000000``)."""
     then: list[str] = field(default_factory=list, compare=False)
     """Follow-up actions for the modem once the reply is written (e.g. ``"data"``)."""
+    raw: bytes = b""
+    """Bytes written exactly as they are after the lines and before the final result: a
+    socket read's header and payload, framed by the command itself (never re-framed by
+    ``--messy``). A command with ``raw`` ends its command line."""
 
 
 OK = Reply()

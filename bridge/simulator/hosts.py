@@ -3,8 +3,9 @@
 A DNS server (RFC 1035) answering A and AAAA from ``NetworkPlan.names``, the gateway's
 Router Advertisement (RFC 4861, RFC 4862 SLAAC), and ``LocalResponder``: the hosts of the
 plan answering by themselves (ICMP/ICMPv6 echo, UDP echo on port 7 (RFC 862), DNS on port
-53) when the simulator cannot build a network namespace with real ones. Plus the
-network-initiated ping (``echo_request`` / ``match_echo_reply``).
+53) when the simulator cannot build a network namespace with real ones, also for the
+modem's own sockets and pings (``LocalStackNetwork``). Plus the network-initiated ping
+(``echo_request`` / ``match_echo_reply``).
 
 Pure like ``netstack``: no I/O, clocks or randomness; whole IP packets in, whole IP packets
 out. Nothing here raises on the peer's bytes: garbage gives None, False or [].
@@ -35,6 +36,7 @@ from netstack.ipwire import (
 )
 
 from .plan import DEFAULT_PLAN, NetworkPlan
+from .socket_events import PING_PAYLOAD, DatagramIn, NetworkEvent, PingReply, SendDatagram, SendPing
 
 # --- DNS (RFC 1035) ---------------------------------------------------------------------
 
@@ -360,6 +362,55 @@ class LocalResponder:
         elif dport == DNS_PORT and ip.dst in self._dns:
             reply = dns_response(data, self.plan)
         return [] if reply is None else [build_udp(ip.dst, ip.src, dport, sport, reply)]
+
+
+# --- The modem's own sockets and pings without a namespace ---------------------------------
+
+
+class LocalStackNetwork:
+    """The modem's own IP stack (``at_sockets``) against a ``LocalResponder``: each
+    datagram or echo request is built as the packet it would be, from the modem's address,
+    answered by the responder, and the answers handed back as the stack's inputs. Pure:
+    the shell uses it without a namespace, and the tests on virtual time."""
+
+    def __init__(self, responder: LocalResponder) -> None:
+        self.responder = responder
+
+    def answer(self, output: object) -> list[NetworkEvent]:
+        """The network's answers to one of the stack's outputs (others: [])."""
+        if isinstance(output, SendDatagram):
+            packet = build_udp(output.src, output.dst, output.sport, output.dport, output.data)
+            return [d for r in self.responder.answer(packet) if (d := _datagram_in(output, r))]
+        if isinstance(output, SendPing):
+            payload = (PING_PAYLOAD * (output.size // len(PING_PAYLOAD) + 1))[: output.size]
+            ident = output.token & 0xFFFF
+            packet = build_icmp_echo(
+                output.src, output.dst, reply=False, ident=ident, seq=output.seq, payload=payload
+            )
+            return [p for r in self.responder.answer(packet) if (p := _ping_reply(output, r))]
+        return []
+
+
+def _datagram_in(sent: SendDatagram, packet: bytes) -> DatagramIn | None:
+    try:
+        ip = parse_ip(packet)
+        if ip.protocol != IpProtocol.UDP or ip.dst != sent.src:
+            return None
+        sport, dport, data = parse_udp(ip)
+    except MalformedPacket:
+        return None
+    return DatagramIn(sent.ident, data, ip.src, sport) if dport == sent.sport else None
+
+
+def _ping_reply(sent: SendPing, packet: bytes) -> PingReply | None:
+    try:
+        ip = parse_ip(packet)
+        echo = parse_icmp_echo(ip)
+    except MalformedPacket:
+        return None
+    if echo is None or not echo[0] or echo[1] != sent.token & 0xFFFF or ip.dst != sent.src:
+        return None
+    return PingReply(sent.token, echo[2], ip.hop_limit)
 
 
 # --- Network-initiated ping ---------------------------------------------------------------

@@ -35,6 +35,8 @@ class Notation(Enum):
     """Whatever +CGPIAF says (the tidy default)."""
     COMPRESSED = "compressed"
     """2001:db8:2::2"""
+    UPPER_COMPRESSED = "upper-compressed"
+    """2001:DB8:2::2"""
     UPPER_FULL = "upper-full"
     """2001:0DB8:0002:0000:0000:0000:0000:0002"""
     DOTTED = "dotted"
@@ -45,7 +47,7 @@ def ipv6_text(
     address: ipaddress.IPv6Address, piaf: Piaf, notation: Notation, prefixlen: int | None = None
 ) -> str:
     """One IPv6 address (and, for +CGCONTRDP, its subnet) as the modem prints it."""
-    if notation is Notation.COMPRESSED:
+    if notation in (Notation.COMPRESSED, Notation.UPPER_COMPRESSED):
         piaf = Piaf(True, piaf.subnet_notation, False, True)
     elif notation is Notation.UPPER_FULL:
         piaf = Piaf(True, piaf.subnet_notation, True, False)
@@ -64,7 +66,7 @@ def ipv6_text(
         if not piaf.leading_zeros:
             groups = [group.lstrip("0") or "0" for group in groups]
         text = ":".join(groups)
-    if notation is Notation.UPPER_FULL:
+    if notation in (Notation.UPPER_FULL, Notation.UPPER_COMPRESSED):
         text = text.upper()
     if prefixlen is not None:
         if piaf.subnet_notation:

@@ -50,10 +50,11 @@ class Line:
         self.cleanup.clear()
 
 
-def open_line(path: str | None) -> Line:
-    """The line to serve: see the module docstring. Raises UsageError for a bad path."""
+def open_line(path: str | None, option: str = "--link") -> Line:
+    """The line to serve: see the module docstring. Raises UsageError for a bad path,
+    naming the ``option`` that gave it (``--link``, ``--at-port``)."""
     if path is not None and (os.path.exists(path) or os.path.islink(path)):
-        return _open_terminal(path)
+        return _open_terminal(path, option)
     line = _new_pty()
     device = line.device
     if path is not None:
@@ -62,7 +63,7 @@ def open_line(path: str | None) -> Line:
         except OSError as exc:
             line.close()
             raise UsageError(
-                f"--link {path}: cannot make the symlink: {os_error_text(exc)}"
+                f"{option} {path}: cannot make the symlink: {os_error_text(exc)}"
             ) from None
         line.cleanup.append(lambda: _remove_our_symlink(path, device))
         line.device = path
@@ -86,12 +87,12 @@ def _new_pty() -> Line:
     return line
 
 
-def _open_terminal(path: str) -> Line:
+def _open_terminal(path: str, option: str) -> Line:
     """An existing terminal (a pty or a serial device), made raw."""
     if os.path.islink(path) and not os.path.exists(path):
-        raise UsageError(f"--link {path}: a dangling symlink; remove it or choose another path")
+        raise UsageError(f"{option} {path}: a dangling symlink; remove it or choose another path")
     not_a_terminal = UsageError(
-        f"--link {path}: not a terminal; give a pty or serial device, or a path that "
+        f"{option} {path}: not a terminal; give a pty or serial device, or a path that "
         "does not exist (a new pty is linked there)"
     )
     try:
@@ -99,7 +100,7 @@ def _open_terminal(path: str) -> Line:
             raise not_a_terminal  # not even opened: only character devices can be one
         fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
     except OSError as exc:
-        raise UsageError(f"--link {path}: {os_error_text(exc)}") from None
+        raise UsageError(f"{option} {path}: {os_error_text(exc)}") from None
     if not os.isatty(fd):
         os.close(fd)
         raise not_a_terminal
@@ -107,12 +108,12 @@ def _open_terminal(path: str) -> Line:
         tty.setraw(fd)
     except OSError as exc:
         os.close(fd)
-        raise UsageError(f"--link {path}: {os_error_text(exc)}") from None
+        raise UsageError(f"{option} {path}: {os_error_text(exc)}") from None
     return Line(fd, path, [lambda: os.close(fd)])
 
 
 def _remove_our_symlink(path: str, device: str) -> None:
-    """Remove the --link symlink only while it is still the one we made: whatever has
+    """Remove the --link (or --at-port) symlink only while it is still the one we made: whatever has
     taken its place since is someone else's."""
     try:
         ours = os.path.islink(path) and os.readlink(path) == device

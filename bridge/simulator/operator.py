@@ -6,6 +6,13 @@ the plan (``plan.py``), and sockets made inside it serve UDP and TCP echo (RFC 8
 and DNS (UDP port 53, answers from ``hosts.dns_response``). Whatever the namespace sends
 back out of ``gw0`` is handed to ``on_packet``.
 
+The modem's own IP stack lives here too: its addresses (``plan.modem_ipv4``,
+``plan.modem_ipv6``) sit on ``lo``, so the hosts' answers to them are delivered locally
+rather than routed to the PPP client; ``make_modem_socket`` makes its UDP sockets inside
+the namespace, and two ping sockets (ICMP and ICMPv6, ``ping_group_range`` opened to
+every group inside the namespace) carry its echo requests. ``socket_shell.py`` drives
+them.
+
 Call order: ``await OperatorNetwork.create(plan, on_packet)`` on the event loop that will
 serve the network; then ``send(packet)`` any number of times; ``await close()`` once (more
 calls are harmless). ``create`` raises ``NetworkUnavailable`` when namespaces cannot be made
@@ -33,6 +40,7 @@ import struct
 import threading
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
@@ -70,7 +78,9 @@ SYSCTLS = (
     ("ipv6/conf/default/accept_dad", "0"),
     ("ipv6/conf/default/addr_gen_mode", "1"),
     ("ipv6/conf/default/accept_ra", "0"),
+    ("ipv4/ping_group_range", "0 2147483647"),  # ICMP datagram sockets for the modem's ping
 )
+IP_RECVTTL = 12  # <linux/in.h>; not exported by Python's socket module
 
 _names = itertools.count(1)
 
@@ -104,9 +114,11 @@ class _Handles:
     udp_echo: list[socket.socket]
     dns: list[socket.socket]
     tcp_echo: list[socket.socket]
+    pings: dict[int, socket.socket]
+    """IP version -> the modem's ping socket, bound to its address."""
 
     def sockets(self) -> list[socket.socket]:
-        return [*self.udp_echo, *self.dns, *self.tcp_echo]
+        return [*self.udp_echo, *self.dns, *self.tcp_echo, *self.pings.values()]
 
     def close(self) -> None:
         for sock in self.sockets():
@@ -168,6 +180,32 @@ class OperatorNetwork:
             self._dropped_refused += 1
             return
         self._packets_in += 1
+
+    @property
+    def ping_sockets(self) -> dict[int, socket.socket]:
+        """IP version -> the modem's ICMP datagram socket (the caller reads it)."""
+        return self._handles.pings
+
+    async def make_modem_socket(self, version: int, port: int) -> socket.socket:
+        """A non-blocking UDP socket inside the namespace, bound to the modem's address of
+        IP ``version`` and ``port``. Made by a short-lived thread that enters the namespace
+        (a socket stays in the namespace it was made in)."""
+        address = self._plan.modem_ipv4 if version == 4 else self._plan.modem_ipv6
+        family = socket.AF_INET if version == 4 else socket.AF_INET6
+
+        def make() -> socket.socket:
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.setblocking(False)
+                sock.bind((str(address), port))
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+
+        return await _in_namespace(self.name, make)
 
     def statistics(self) -> OperatorStatistics:
         return OperatorStatistics(
@@ -363,6 +401,7 @@ def _build(name: str, plan: NetworkPlan) -> _Handles:
             udp_echo=[_udp_socket(undo, family, ECHO_PORT) for family in _FAMILIES],
             dns=[_udp_socket(undo, family, DNS_PORT) for family in _FAMILIES],
             tcp_echo=[_tcp_listener(undo, family, ECHO_PORT) for family in _FAMILIES],
+            pings={4: _ping_socket(undo, plan, 4), 6: _ping_socket(undo, plan, 6)},
         )
         undo.pop_all()
     return handles
@@ -391,7 +430,7 @@ def _configure(plan: NetworkPlan) -> None:
         gw = ipr.link_lookup(ifname=TUN_NAME)[0]
         ipr.link("set", index=lo, state="up")
         ipr.link("set", index=gw, state="up", mtu=MTU)
-        for host in _host_addresses(plan):
+        for host in [*_host_addresses(plan), plan.modem_ipv4, plan.modem_ipv6]:
             _add_address(ipr, lo, host, host.max_prefixlen)
         _add_address(ipr, gw, plan.gateway_ipv4, 32)
         _add_address(ipr, gw, plan.gateway_link_local, 64)
@@ -442,6 +481,54 @@ def _bound_socket(undo: contextlib.ExitStack, family: int, kind: int, port: int)
     sock.setblocking(False)
     sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))
     return sock
+
+
+def _ping_socket(undo: contextlib.ExitStack, plan: NetworkPlan, version: int) -> socket.socket:
+    """An ICMP datagram ("ping") socket from the modem's address: the kernel fills in the
+    identifier and checksum and hands back only the answers to it, with their TTL."""
+    if version == 4:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
+        undo.callback(sock.close)
+        sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
+        sock.bind((str(plan.modem_ipv4), 0))
+    else:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM, socket.IPPROTO_ICMPV6)
+        undo.callback(sock.close)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
+        sock.bind((str(plan.modem_ipv6), 0))
+    sock.setblocking(False)
+    return sock
+
+
+_T = TypeVar("_T")
+
+
+async def _in_namespace(name: str, make: Callable[[], _T]) -> _T:
+    """``make()`` in a thread of its own that first enters namespace ``name``; what it
+    makes after the wait is given up (timeout, cancellation) is closed."""
+    done: concurrent.futures.Future[_T] = concurrent.futures.Future()
+
+    def run() -> None:
+        done.set_running_or_notify_cancel()
+        try:
+            netns.setns(name, flags=0)
+            done.set_result(make())
+        except BaseException as exc:
+            done.set_exception(exc)
+
+    threading.Thread(target=run, name=f"{name}-socket", daemon=True).start()
+    try:
+        async with asyncio.timeout(SETUP_TIMEOUT):
+            return await asyncio.shield(asyncio.wrap_future(done))
+    except BaseException:
+        done.add_done_callback(_close_late)
+        raise
+
+
+def _close_late(done: concurrent.futures.Future[Any]) -> None:
+    if not done.cancelled() and done.exception() is None:
+        with contextlib.suppress(OSError):
+            done.result().close()
 
 
 def stale_namespaces() -> list[str]:

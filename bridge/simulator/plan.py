@@ -6,6 +6,14 @@ Advertisement then hands it the /64 prefix 2001:db8:2::/64 (3GPP TS 29.061 11.2.
 the gateway advertises one /64 per PDP context and the host forms its address from the
 interface identifier negotiated by IPV6CP). The hosts sit behind the gateway on
 198.51.100.0/24 and 2001:db8:1::/64.
+
+The modem's own IP stack (its AT sockets and ping commands) has addresses of its own:
+2001:db8:2::a in the same /64 (a UE may use any number of addresses of the prefix the
+network delegates to it, RFC 7278) and 203.0.113.11. A real modem shares the context's
+addresses between its stack and a PPP client and tells their packets apart by port; here
+the stack's traffic leaves the operator network from these addresses instead, so a PPP
+client's traffic and the modem's sockets never collide, whether or not a call is up.
++CGPADDR still reports the context's addresses (203.0.113.10, 2001:db8:2::2).
 """
 
 from __future__ import annotations
@@ -37,6 +45,10 @@ class NetworkPlan:
     """DNS servers handed out by IPCP (primary, secondary); both answer."""
     dns_ipv6: tuple[A6, ...] = (A6("2001:db8:1::53"),)
     """DNS server reported by +CGCONTRDP for IPv6 contexts."""
+    modem_ipv4: A4 = A4("203.0.113.11")
+    """The source of the modem's own IPv4 sockets and pings."""
+    modem_ipv6: A6 = A6("2001:db8:2::a")
+    """The source of the modem's own IPv6 sockets and pings (in ``client_prefix``)."""
     names: dict[str, tuple[tuple[A4, ...], tuple[A6, ...]]] = field(
         default_factory=lambda: {
             "echo.pppbridge.test": ((A4("198.51.100.1"),), (A6("2001:db8:1::1"),)),

@@ -47,6 +47,40 @@ class VendorAuth:
 
 
 @dataclass(frozen=True)
+class SocketDialect:
+    """The vendor's socket command set (its handlers: ``at_socket_<name>.py``) and limits.
+
+    "Reference N" in comments here and in the ``at_socket_*`` modules is section N of the
+    project's AT reference (shared/reference/at-commands.md): 1 Sequans, 2 Telit, 3 Quectel,
+    4 u-blox, 7 27.007, 8 cross-cutting limits; [U]/[P] mark what it could not verify.
+    """
+
+    name: str
+    """``sequans``, ``telit``, ``quectel`` or ``ublox``: which command table answers."""
+    first_id: int
+    """The lowest socket id (Sequans and Telit count from 1)."""
+    count: int
+    """How many sockets at once (ids ``first_id`` .. ``first_id + count - 1``)."""
+    max_send: int
+    """Bytes one send command takes (raw, or text for u-blox)."""
+    max_send_hex: int
+    """Bytes one send command takes when the payload is written in hex."""
+    max_read: int
+    """Bytes one read command gives at most."""
+    max_read_hex: int
+    """Bytes one read command gives at most when the payload is printed in hex."""
+    prompt: str
+    """Exactly what the modem writes when it waits for the payload (reference 8: "> "
+    with no line end on Sequans, "<CR><LF>> " on Telit, "@" on u-blox)."""
+    notation: Notation
+    """How socket replies print IPv6 addresses; PIAF: as +CGPIAF says."""
+    messy_notation: Notation
+    """The same in ``--messy`` mode."""
+    messy_prompt: str | None = None
+    """The prompt in ``--messy`` mode; None: the same."""
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
@@ -73,6 +107,12 @@ class Profile:
     """What the modem prints when it starts (Quectel's RDY, Sequans' +SYSSTART)."""
     aliases: dict[str, str] = field(default_factory=dict)
     """Vendor command -> the standard command it behaves like (``#CGMR`` -> ``+CGMR``)."""
+    sockets: SocketDialect | None = None
+    """The vendor's AT socket and ping commands; None: none (a plain 27.007 modem)."""
+    line_limit: int = 1024
+    """Characters of a command line the modem keeps (``--at-line-limit`` overrides). No
+    vendor manual we could read gives its number [U]: each vendor's is set long enough for
+    its longest in-line payload (u-blox text +USOST: 1024 bytes)."""
 
 
 GENERIC = Profile(
@@ -122,6 +162,23 @@ SEQUANS = Profile(
     # (the example from our field notes; no public log of it was found).
     quirk=PppQuirk.COMPRESS_UNNEGOTIATED,
     boot_urcs=("+SYSSTART",),
+    # Reference 1: ids 1..6, 1500 bytes per +SQNSSENDEXT/+SQNSRECV (hex: 2 chars a byte,
+    # still 1500 bytes); the prompt "> " with no line end (1.4), and in --messy mode
+    # after <CR><LF>, which is what TinyGSM waits for.
+    sockets=SocketDialect(
+        name="sequans",
+        first_id=1,
+        count=6,
+        max_send=1500,
+        max_send_hex=1500,
+        max_read=1500,
+        max_read_hex=1500,
+        prompt="> ",
+        notation=Notation.COMPRESSED,
+        messy_notation=Notation.UPPER_COMPRESSED,
+        messy_prompt="\r\n> ",
+    ),
+    line_limit=2048,
 )
 
 TELIT = Profile(
@@ -159,6 +216,22 @@ TELIT = Profile(
     # Telit LE910 (pppd log, unix.stackexchange.com/questions/317343): an LCP
     # Discard-Request straight after LCP opens.
     quirk=PppQuirk.DISCARD_AFTER_OPEN,
+    # Reference 2 and the IP Easy user guide (80000ST10028A): ids 1..6, #SSENDEXT and
+    # #SRECV up to 1500 bytes, IPv6 printed dotted-decimal unless +CGPIAF says colon-hex
+    # (guide 17.3); its #PING example prints the address with a stray leading space (17.4.4).
+    sockets=SocketDialect(
+        name="telit",
+        first_id=1,
+        count=6,
+        max_send=1500,
+        max_send_hex=1500,
+        max_read=1500,
+        max_read_hex=1500,
+        prompt="\r\n> ",
+        notation=Notation.PIAF,
+        messy_notation=Notation.DOTTED,
+    ),
+    line_limit=2048,
 )
 
 QUECTEL = Profile(
@@ -195,6 +268,20 @@ QUECTEL = Profile(
     # from our field notes; no public log of it was found).
     quirk=PppQuirk.ACCM_ZERO,
     boot_urcs=("RDY",),
+    # Reference 3: connectID 0..11, +QISEND 1460 bytes (BG95), +QIRD 1500.
+    sockets=SocketDialect(
+        name="quectel",
+        first_id=0,
+        count=12,
+        max_send=1460,
+        max_send_hex=1460,
+        max_read=1500,
+        max_read_hex=1500,
+        prompt="\r\n> ",
+        notation=Notation.COMPRESSED,
+        messy_notation=Notation.UPPER_COMPRESSED,
+    ),
+    line_limit=2048,
 )
 
 UBLOX = Profile(
@@ -236,6 +323,21 @@ UBLOX = Profile(
     # u-blox SARA-R412M (zephyrproject-rtos/zephyr PR #22894): its IPCP Configure-Request
     # names no address for the gateway.
     quirk=PppQuirk.NO_GATEWAY_ADDRESS,
+    # Reference 4: SARA-R4 sockets 0..6, +USOST 1024 bytes as text, 512 in hex mode,
+    # binary payloads after the "@" prompt; +USORF at most 1024.
+    sockets=SocketDialect(
+        name="ublox",
+        first_id=0,
+        count=7,
+        max_send=1024,
+        max_send_hex=512,
+        max_read=1024,
+        max_read_hex=512,
+        prompt="\r\n@",
+        notation=Notation.COMPRESSED,
+        messy_notation=Notation.UPPER_FULL,
+    ),
+    line_limit=2048,
 )
 
 PROFILES = {profile.name: profile for profile in (GENERIC, SEQUANS, TELIT, QUECTEL, UBLOX)}

@@ -88,6 +88,15 @@ class SimSettings:
     """Play the profile's PPP quirk."""
     seed: int | None = None
     """Seed of the fault dice (corruption, messy splits); None: random."""
+    ipv6_only: bool = False
+    """The network grants IPv6 only: an IPV4V6 context comes up with an IPv6 address alone,
+    an IP context is refused (``refuse_code``), as on IPv6-only NB-IoT networks."""
+    attached: bool = False
+    """The default context (cid 1) is active as soon as the modem is registered (LTE's
+    default EPS bearer): +CGPADDR answers and sockets work with no dial and no +CGACT."""
+    at_line_limit: int | None = None
+    """Characters of a command line the modem keeps; None: the profile's own limit. Pycom
+    GPy/FiPy firmware cuts commands at 124 characters (``LTE_AT_CMD_SIZE_MAX`` 128 less 4)."""
 
     def __post_init__(self) -> None:
         from .profiles import PROFILES
@@ -107,6 +116,8 @@ class SimSettings:
         if self.baud is not None and self.baud not in BAUD_RATES:
             rates = ", ".join(str(rate) for rate in BAUD_RATES)
             raise UsageError(f"baud rate {self.baud} is not one of {rates} (or unlimited)")
+        if self.at_line_limit is not None and not 8 <= self.at_line_limit <= 65536:
+            raise UsageError("--at-line-limit must be between 8 and 65536 characters")
         if not 1 <= self.refuse_code <= 999:
             raise UsageError("the +CME ERROR code must be between 1 and 999")
         if not isinstance(self.password, Secret):

@@ -5,11 +5,19 @@ go into the ``Modem``; its outputs are applied (bytes to the line, packets to th
 after the added latency, notes to the transcript, frames to the pcap); then the one timer
 is re-armed at ``modem.next_deadline()``.
 
-Standard output carries what a script reads: ``device: PATH`` (and ``control: PATH``) on
-lines of their own once everything is ready, then the transcript unless it goes to a
-file. Notices (no network namespace, stale ones) go to standard error. A failure while
-serving (the line, a write to the transcript or the pcap, standard output closed) stops
-the simulator: ``run`` cleans up and raises ``Failed`` with the one line to show.
+Standard output carries what a script reads: ``device: PATH`` (then ``control: PATH``
+and ``at-port: PATH`` when asked for) on lines of their own once everything is ready,
+then the transcript unless it goes to a file.
+
+The modem's own IP stack (AT sockets and pings, ``at_sockets.py``) goes out through
+``socket_shell.py``: real sockets in the operator namespace, or the in-process hosts
+without one; its answers come back into the pump after the added latency. With
+``--at-port`` a second terminal takes AT commands for the same modem
+(``Modem.receive_at_port``, its bytes ``WriteAtPort``).
+
+Notices (no network namespace, stale ones) go to standard error. A failure while serving
+(a line, a write to the transcript or the pcap, standard output closed) stops the
+simulator: ``run`` cleans up and raises ``Failed`` with the one line to show.
 """
 
 from __future__ import annotations
@@ -30,14 +38,17 @@ from netstack.events import DeliverPacket, WriteSerial
 from ..entry import Failed, LineWriter, os_error_text
 from ..guard import Guard
 from .at_modem import Mode, Modem
+from .at_port import WriteAtPort
 from .control import ControlServer
 from .data_session import CapturedFrame, Note
-from .hosts import LocalResponder
+from .hosts import LocalResponder, LocalStackNetwork
 from .line_io import Line, PacedLine, open_line
 from .operator import NetworkUnavailable, OperatorNetwork, stale_namespaces
 from .pcap import PcapWriter
 from .plan import DEFAULT_PLAN, NetworkPlan
 from .settings import SimSettings
+from .socket_events import STACK_OUTPUTS, NetworkEvent
+from .socket_shell import LocalStack, NamespaceStack
 from .transcript import Transcript
 
 _CONDITIONS: dict[str, Callable[[Modem], bool]] = {
@@ -59,12 +70,15 @@ class Simulator:
         transcript: Transcript | None = None,
         pcap: PcapWriter | None = None,
         control: str | None = None,
+        at_port: str | None = None,
         namespace: bool = True,
         plan: NetworkPlan = DEFAULT_PLAN,
         out: TextIO,
         err: TextIO,
     ) -> None:
-        """``transcript`` and ``pcap`` are opened and closed by the caller."""
+        """``transcript`` and ``pcap`` are opened and closed by the caller. ``at_port``:
+        serve a second, AT-only terminal there ("": a new pty; see ``--link`` for a
+        PATH); None: no second terminal."""
         self.settings = settings
         self.plan = plan
         self.latency = settings.latency
@@ -72,17 +86,28 @@ class Simulator:
         self._transcript = transcript
         self._pcap = pcap
         self._control_path = control
+        self._at_port_path = at_port
         self._namespace = namespace
         self._out = LineWriter(out, "standard output")
         self._err = LineWriter(err, "standard error")
         self._rng = random.Random(settings.seed)
         self._loop = asyncio.get_running_loop()
         self._started = self._loop.time()
-        self.modem = Modem(settings, plan, self._rng, self._started, capture=pcap is not None)
+        self.modem = Modem(
+            settings,
+            plan,
+            self._rng,
+            self._started,
+            capture=pcap is not None,
+            at_port=at_port is not None,
+        )
         self._timer: asyncio.TimerHandle | None = None
         self._deadline: float | None = None
         self._line: Line | None = None
         self._paced: PacedLine | None = None
+        self._aux_line: Line | None = None
+        self._aux: PacedLine | None = None
+        self._stack: LocalStack | NamespaceStack | None = None
         self._network: OperatorNetwork | None = None
         self._responder: LocalResponder | None = None
         self._control: ControlServer | None = None
@@ -96,6 +121,8 @@ class Simulator:
         self.failure: str | None = None
         """Why the simulator stopped by itself, as the one line to show; None if it did not."""
         self.device = ""
+        self.at_device = ""
+        """The second terminal's path (``--at-port``), once started."""
 
     def now(self) -> float:
         return self._loop.time()
@@ -121,15 +148,26 @@ class Simulator:
         """Everything up, then the device line. UsageError for a path that cannot be used."""
         self._line = open_line(self._link_path)
         self.device = self._line.device
+        if self._at_port_path is not None:
+            self._aux_line = open_line(self._at_port_path or None, option="--at-port")
+            self.at_device = self._aux_line.device
         if self._control_path:
             self._control = ControlServer(self, self._control_path)
             await self._control.start()
         await self._start_network()
-        self._paced = PacedLine(self._line.fd, self._from_line, self._line_error, self._rng)
-        self._paced.baud = self.settings.baud
-        self._paced.messy = self.settings.messy
+        self._paced = self._paced_line(self._line, self._from_line)
+        if self._aux_line is not None:
+            self._aux = self._paced_line(self._aux_line, self._from_aux)
         self._announce()
         self.apply(self.modem.start(self.now()))
+
+    def _paced_line(self, line: Line, on_data: Callable[[bytes], None]) -> PacedLine:
+        paced = PacedLine(
+            line.fd, on_data, lambda reason: self._line_error(line.device, reason), self._rng
+        )
+        paced.baud = self.settings.baud
+        paced.messy = self.settings.messy
+        return paced
 
     def _announce(self) -> None:
         """Ready: the lines scripts read first, then what start-up held back (only now:
@@ -137,6 +175,8 @@ class Simulator:
         self._out.line(f"device: {self.device}")
         if self._control:
             self._out.line(f"control: {self._control.path}")
+        if self.at_device:
+            self._out.line(f"at-port: {self.at_device}")
         held, self._notices = self._notices or [], None
         for notice in held:
             self._notice(notice)
@@ -149,14 +189,18 @@ class Simulator:
             self._timer.cancel()
         if self._watched is not None:
             self._loop.remove_reader(self._watched)
-        if self._paced is not None:
-            self._paced.close()
+        for paced in (self._paced, self._aux):
+            if paced is not None:
+                paced.close()
         if self._control is not None:
             await self._control.close()
+        if self._stack is not None:
+            self._stack.close()
         if self._network is not None:
             await self._network.close()
-        if self._line is not None:
-            self._line.close()
+        for line in (self._line, self._aux_line):
+            if line is not None:
+                line.close()
 
     def _fail(self, message: str) -> None:
         """Stop serving; the first failure is the one reported."""
@@ -192,6 +236,7 @@ class Simulator:
             self._report_stale_namespaces()
             try:
                 self._network = await OperatorNetwork.create(self.plan, self._from_network)
+                self._stack = NamespaceStack(self._network, self._from_stack)
                 self.note("net", f"operator network in namespace {self._network.name}")
                 return
             except NetworkUnavailable as exc:
@@ -200,6 +245,7 @@ class Simulator:
                     "answering ICMP echo, UDP echo and DNS itself (no TCP)"
                 )
         self._responder = LocalResponder(self.plan)
+        self._stack = LocalStack(LocalStackNetwork(self._responder), self._from_stack)
         self.note("net", "operator network in-process: ICMP echo, UDP echo and DNS (no TCP)")
 
     def _report_stale_namespaces(self) -> None:
@@ -223,6 +269,12 @@ class Simulator:
             if isinstance(output, WriteSerial):
                 if self._paced is not None:
                     self._paced.write(output.data)
+            elif isinstance(output, WriteAtPort):
+                if self._aux is not None:
+                    self._aux.write(output.data)
+            elif isinstance(output, STACK_OUTPUTS):
+                if self._stack is not None and not self._closing:
+                    self._stack.apply(output)
             elif isinstance(output, DeliverPacket):
                 self._later(self._to_network, output.data)
             elif isinstance(output, Note):
@@ -261,9 +313,23 @@ class Simulator:
     def _from_line(self, data: bytes) -> None:
         self.apply(self.modem.receive(data, self.now()))
 
-    def _line_error(self, reason: str) -> None:
-        self.note("at", f"serial line: {reason}; stopping")
-        self._fail(f"the modem line {self.device}: {reason}")
+    def _from_aux(self, data: bytes) -> None:
+        self.apply(self.modem.receive_at_port(data, self.now()))
+
+    def _from_stack(self, event: NetworkEvent) -> None:
+        """An answer for the modem's own sockets or pings: after the latency, and never
+        inside the ``apply`` that sent what it answers (the in-process hosts answer at
+        once), so the command's own reply is written first, as over a real network."""
+        self._loop.call_later(self.latency, self._if_running_event, event)
+
+    def _if_running_event(self, event: NetworkEvent) -> None:
+        if not self._closing:
+            self.apply(self.modem.network_event(event, self.now()))
+
+    def _line_error(self, device: str, reason: str) -> None:
+        which = "serial line" if device == self.device else f"AT port {device}"
+        self.note("at", f"{which}: {reason}; stopping")
+        self._fail(f"the modem line {device}: {reason}")
 
     def _later(self, action: Callable[[bytes], None], packet: bytes) -> None:
         if self.latency:
@@ -304,7 +370,10 @@ class Simulator:
             "registration": modem.radio.stat,
             "call": session is not None,
             "network": "namespace" if self._network else "local",
+            "sockets": sorted(modem.stack.sockets),
         }
+        if self.at_device:
+            status["at_port"] = self.at_device
         if session is not None:
             link = session.link
             stats = link.statistics()
