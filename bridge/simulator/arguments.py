@@ -189,7 +189,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     ppp.add_argument(
         "--at-line-limit",
-        type=int,
         metavar="N",
         help="keep only the first N characters of a command line, the rest is lost, as "
         "Pycom GPy/FiPy firmware cuts its commands at 124 (a payload after a send "
@@ -235,12 +234,21 @@ def settings_from(args: argparse.Namespace) -> SimSettings:
         seed=args.seed,
         ipv6_only=args.ipv6_only,
         attached=args.attached,
-        at_line_limit=args.at_line_limit,
+        at_line_limit=_line_limit(args.at_line_limit),
     )
 
 
 def _optional_number(text: str | None, name: str) -> float | None:
     return None if text is None else number(text, name)
+
+
+def _line_limit(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"--at-line-limit must be a number of characters, not {text!r}") from None
 
 
 def _baud(text: str) -> int | None:
