@@ -12,6 +12,7 @@ ends the process (SIGTERM, then SIGKILL) so a failing test leaves nothing behind
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -21,8 +22,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from pyroute2 import netns
 
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
@@ -124,3 +128,20 @@ class SimProcess:
             process.kill()
             out, err = process.communicate(timeout=STOP_TIMEOUT)
         return process.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+@contextlib.contextmanager
+def leaving_no_namespace(workdir: Path, *args: str) -> Iterator[SimProcess]:
+    """A started ``SimProcess``; once it is stopped, no namespace named after its pid
+    (``pppsim-<pid>-<n>``) may be left. Only its own: other simulators may run on this
+    machine meanwhile."""
+    sim = SimProcess(workdir, *args)
+    sim.start()
+    assert sim.process is not None
+    pid = sim.process.pid
+    try:
+        yield sim
+    finally:
+        sim.stop()
+    left = [name for name in netns.listnetns() if name.startswith(f"pppsim-{pid}-")]
+    assert not left, f"the simulator left its network namespace behind: {left}"

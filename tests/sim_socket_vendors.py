@@ -56,6 +56,11 @@ class Vendor:
     urcs: tuple[str, ...]
     """Prefixes to add to ``AtChannel``'s URC table."""
     error_setup: tuple[str, ...] = ("AT+CMEE=1",)
+    messy_ring: str | None = None
+    """The ring in ``--messy`` mode when it differs (u-blox's +UUSORD, 4.4)."""
+
+    def ring_of(self, ident: int, messy: bool) -> str:
+        return (self.messy_ring if messy and self.messy_ring else self.ring).format(id=ident)
 
     def with_id(self, commands: tuple[str, ...], ident: int) -> list[str]:
         return [c.format(id=ident) for c in commands]
@@ -166,7 +171,8 @@ UBLOX = Vendor(
     ping='AT+UPING="{addr}",1',
     ping_reply="+UUPING: 1,",
     ping_after_ok=True,
-    urcs=("+UUSORF", "+UUSOCL", "+UUPING", "+UUPINGER"),
+    urcs=("+UUSORF", "+UUSORD", "+UUSOCL", "+UUPING", "+UUPINGER"),
+    messy_ring="+UUSORD: {id},",
 )
 VENDORS = {v.profile: v for v in (SEQUANS, TELIT, QUECTEL, UBLOX)}
 ALL_URCS = tuple(dict.fromkeys([*STANDARD_URCS, *(p for v in VENDORS.values() for p in v.urcs)]))

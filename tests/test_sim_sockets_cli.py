@@ -7,20 +7,17 @@ by ``+++`` (V.250 online command state) until ``ATO``. Every wait bounded.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
 import serial
-from pyroute2 import netns
 
 from link_runner import LinkRunner
 from netstack import ipwire
@@ -29,7 +26,7 @@ from netstack.events import LinkUp
 from netstack.link import Link
 from serial_pty import at_command, dial, open_port, wait_result
 from sim_at_client import AtClient
-from sim_process import STOP_TIMEOUT, SimProcess
+from sim_process import STOP_TIMEOUT, SimProcess, leaving_no_namespace
 from sim_socket_vendors import ALL_URCS, ECHO4, ECHO6, SEQUANS, TELIT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,21 +37,6 @@ NETWORKS = [
     pytest.param(False, id="in-process"),
 ]
 TIMEOUT = 30.0
-
-
-@contextlib.contextmanager
-def simulator(tmp_path: Path, *args: str) -> Iterator[SimProcess]:
-    """``SimProcess``; afterwards no namespace named after its pid is left."""
-    sim = SimProcess(tmp_path, *args)
-    sim.start()
-    assert sim.process is not None
-    pid = sim.process.pid
-    try:
-        yield sim
-    finally:
-        sim.stop()
-    left = [name for name in netns.listnetns() if name.startswith(f"pppsim-{pid}-")]
-    assert not left, f"the simulator left its network namespace behind: {left}"
 
 
 def at_port_of(sim: SimProcess) -> str:
@@ -112,7 +94,7 @@ def test_the_at_port_line_comes_after_the_device_and_control_lines(tmp_path: Pat
 
 def test_at_port_path_is_a_symlink_made_and_removed(tmp_path: Path) -> None:
     link = tmp_path / "ttyUSB2"
-    with simulator(tmp_path, "--no-namespace", "--at-port", str(link)) as sim:
+    with leaving_no_namespace(tmp_path, "--no-namespace", "--at-port", str(link)) as sim:
         assert at_port_of(sim) == str(link) and link.is_symlink()
         client = AtClient(str(link), ALL_URCS)
         try:
@@ -143,7 +125,7 @@ def test_bad_switches_are_one_line_and_status_2(
 
 
 def test_ipv6_only_gives_an_ipv6_address_and_no_ipv4_socket(tmp_path: Path) -> None:
-    with simulator(tmp_path, "--no-namespace", "--ipv6-only", "--attached") as sim:
+    with leaving_no_namespace(tmp_path, "--no-namespace", "--ipv6-only", "--attached") as sim:
         client = AtClient(sim.device, ALL_URCS)
         try:
             client.command("AT+CMEE=1")
@@ -157,7 +139,7 @@ def test_ipv6_only_gives_an_ipv6_address_and_no_ipv4_socket(tmp_path: Path) -> N
 
 
 def test_without_attached_the_context_waits_for_cgact(tmp_path: Path) -> None:
-    with simulator(tmp_path, "--no-namespace", "--profile", "sequans") as sim:
+    with leaving_no_namespace(tmp_path, "--no-namespace", "--profile", "sequans") as sim:
         client = AtClient(sim.device, ALL_URCS)
         try:
             client.command("AT+CMEE=1")
@@ -167,7 +149,7 @@ def test_without_attached_the_context_waits_for_cgact(tmp_path: Path) -> None:
             client.command(f'AT+SQNSD=1,1,7,"{ECHO6}",0,0,1')
         finally:
             client.close()
-    with simulator(tmp_path, "--no-namespace", "--attached") as sim:
+    with leaving_no_namespace(tmp_path, "--no-namespace", "--attached") as sim:
         client = AtClient(sim.device, ALL_URCS)
         try:
             assert client.command("AT+CGACT?")[0] == "+CGACT: 1,1"
@@ -179,7 +161,7 @@ def test_line_limit_124_over_a_pty(tmp_path: Path) -> None:
     """Pycom GPy/FiPy cut commands at 124 characters (reference 1.8); payloads after the
     prompt are written in pieces and taken whole."""
     args = ("--no-namespace", "--profile", "sequans", "--attached", "--at-line-limit", "124")
-    with simulator(tmp_path, *args) as sim:
+    with leaving_no_namespace(tmp_path, *args) as sim:
         client = AtClient(sim.device, ALL_URCS)
         try:
             client.command('AT+CGDCONT=2,"IP","' + "a" * 104 + '"')  # 124 characters
@@ -226,7 +208,7 @@ def test_the_at_port_runs_sockets_while_ppp_runs_on_the_first(
     namespace: bool, tmp_path: Path
 ) -> None:
     args = ["--profile", "telit", "--attached", "--at-port"] + ["--no-namespace"] * (not namespace)
-    with simulator(tmp_path, *args) as sim:
+    with leaving_no_namespace(tmp_path, *args) as sim:
         port, runner = start_ppp(sim.device)
         aux = AtClient(at_port_of(sim), ALL_URCS)
         try:
@@ -256,7 +238,7 @@ def test_escape_suspends_ppp_for_socket_commands_and_ato_resumes(
     namespace: bool, tmp_path: Path
 ) -> None:
     args = ["--profile", "sequans", "--attached"] + ["--no-namespace"] * (not namespace)
-    with simulator(tmp_path, *args) as sim:
+    with leaving_no_namespace(tmp_path, *args) as sim:
         port, runner = start_ppp(sim.device)
         try:
             runner.pump(0.3)  # V.250 6.3.6: silence for the S12 guard time before +++

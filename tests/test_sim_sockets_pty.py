@@ -8,17 +8,14 @@ made is gone when it ends.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pyroute2 import netns
 from scapy.layers.dns import DNS, DNSQR
 
 from sim_at_client import AtClient
-from sim_process import SimProcess
+from sim_process import leaving_no_namespace
 from sim_socket_vendors import (
     ALL_URCS,
     DNS6,
@@ -37,28 +34,13 @@ NETWORKS = [
 ]
 
 
-@contextlib.contextmanager
-def simulator(tmp_path: Path, *args: str) -> Iterator[SimProcess]:
-    """``SimProcess``, and afterwards no namespace of its own left (named after its pid:
-    other simulators may run on this machine meanwhile)."""
-    sim = SimProcess(tmp_path, *args)
-    sim.start()
-    assert sim.process is not None
-    pid = sim.process.pid
-    try:
-        yield sim
-    finally:
-        sim.stop()
-    left = [name for name in netns.listnetns() if name.startswith(f"pppsim-{pid}-")]
-    assert not left, f"the simulator left its network namespace behind: {left}"
-
-
 class Sockets:
     """One vendor's socket commands on a client (ids as the modem gives them)."""
 
-    def __init__(self, vendor: Vendor, client: AtClient) -> None:
+    def __init__(self, vendor: Vendor, client: AtClient, messy: bool) -> None:
         self.vendor = vendor
         self.client = client
+        self.messy = messy
 
     def setup(self, commands: tuple[str, ...], ident: int) -> None:
         for command in self.vendor.with_id(commands, ident):
@@ -78,7 +60,7 @@ class Sockets:
         vendor = self.vendor
         command = vendor.send.format(id=ident, addr=addr, port=port, len=len(data))
         self.client.send(command, data, vendor.send_final)  # fails unless it succeeds
-        self.client.wait_urc(vendor.ring.format(id=ident))
+        self.client.wait_urc(vendor.ring_of(ident, self.messy))
         return self.read(ident)
 
     def read(self, ident: int, hex_mode: bool = False) -> list[str]:
@@ -97,10 +79,10 @@ def test_sockets_and_ping_over_a_pty(
 ) -> None:
     args = ["--profile", vendor.profile, "--attached", "--seed", "3"]
     args += ["--messy"] * messy + ["--no-namespace"] * (not namespace)
-    with simulator(tmp_path, *args) as sim:
+    with leaving_no_namespace(tmp_path, *args) as sim:
         client = AtClient(sim.device, ALL_URCS)
         try:
-            run_flow(vendor, Sockets(vendor, client), messy)
+            run_flow(vendor, Sockets(vendor, client, messy), messy)
             status = sim.control("status")
             assert status["network"] == ("namespace" if namespace else "local"), status
         finally:
@@ -142,7 +124,7 @@ def run_flow(vendor: Vendor, sockets: Sockets, messy: bool) -> None:
     payload = query if vendor.profile == "ublox" else query.hex().upper().encode()
     command = vendor.send.format(id=ident_dns, addr=DNS6, port=DNS_PORT, len=len(query))
     client.send(command, payload, vendor.send_final)
-    client.wait_urc(vendor.ring.format(id=ident_dns))
+    client.wait_urc(vendor.ring_of(ident_dns, messy))
     answer = DNS(vendor.read_data(sockets.read(ident_dns, hex_mode=True), True))
     assert answer.id == 0x0606 and answer.an[0].rdata == ECHO6
 

@@ -217,8 +217,7 @@ def send(
     """The prompt, then the payload of a #SSENDEXT / +SQNSSENDEXT (1.4, 2.5): ``size``
     bytes, or ``2 * size`` hex digits with sendDataMode 1; then OK."""
     stack = modem.stack
-    assert stack.dialect is not None
-    if size is None or not 1 <= size <= stack.dialect.max_send:
+    if size is None or not 1 <= size <= stack.limits.max_send:
         return cme(50)
 
     def sent(data: bytes, now: float) -> Reply:
@@ -248,13 +247,12 @@ def read(modem: Modem, command: Command) -> Piece | Reply:
     """``=<id>,<maxBytes>`` (1..1500; 1.6, 2.6): at most one datagram, in hex with
     recvDataMode 1; a Reply when refused."""
     stack = modem.stack
-    assert stack.dialect is not None
     limit = int_arg(command, 1)
     try:
         sock = stack.get(int_arg(command, 0))
     except StackError as error:
         return refusal(error)
-    if limit is None or not 1 <= limit <= stack.dialect.max_read:
+    if limit is None or not 1 <= limit <= stack.limits.max_read:
         return cme(50)
     taken = sock.take(limit)
     datagram, left = taken if taken is not None else (None, 0)

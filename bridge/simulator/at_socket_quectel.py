@@ -2,11 +2,11 @@
 
 Reference 3: +QIACT/+QIDEACT (3.1), +QIOPEN (3.2: OK at once, then the URC
 ``+QIOPEN: <id>,<err>``), +QISEND (3.3: ``> ``, the bytes, ``SEND OK``), the "recv" URC
-and +QIRD (3.4, buffer access mode), +QICLOSE and the "closed" URC (3.5). Service types
-"UDP" and "UDP SERVICE" in buffer access mode (0); TCP, listeners and the push modes get
-+CME ERROR: 555. Errors are Quectel's TCP/IP codes (552 invalid parameters, 561 open PDP
-context failed, 563 socket identity used, 565 DNS parse failed, 569 timeout); +QISEND
-answers a plain ERROR (3.3).
+and +QIRD (3.4, buffer access mode; ``--messy``: the URC with the byte count BG95 may
+add), +QICLOSE and the "closed" URC (3.5). Service types "UDP" and "UDP SERVICE" in
+buffer access mode (0); TCP, listeners and the push modes get +CME ERROR: 555. Errors are
+Quectel's TCP/IP codes (552 invalid parameters, 561 open PDP context failed, 563 socket
+identity used, 565 DNS parse failed, 569 timeout); +QISEND answers a plain ERROR (3.3).
 
 +QICFG ``"dataformat",<send_hex>,<recv_hex>`` switches payloads to hex, two digits a
 byte, <len> still counting bytes, and ``"viewmode",0`` keeps +QIRD's header and data on
@@ -159,14 +159,13 @@ def _qisend(modem: Modem, command: Command, now: float) -> Reply:
     if command.form is not Form.SET:
         return OK
     stack = modem.stack
-    assert stack.dialect is not None
     sock = socket_named(modem, command)
     if sock is None:
         return ERROR
     size = int_arg(command, 1)
     if size == 0 and len(command.args) == 2:
         return info(f"+QISEND: {sock.sent},{sock.sent},0")  # UDP: nothing waits for an ACK
-    if size is None or not 1 <= size <= stack.dialect.max_send:
+    if size is None or not 1 <= size <= stack.limits.max_send:
         return ERROR
     dst, port = None, 0
     if sock.vendor.get("service"):
@@ -198,12 +197,11 @@ def _qird(modem: Modem, command: Command, now: float) -> Reply:
     if command.form is not Form.SET:
         return OK
     stack = modem.stack
-    assert stack.dialect is not None
     sock = socket_named(modem, command)
     if sock is None:
         return cme(552)
-    limit = int_arg(command, 1, stack.dialect.max_read)
-    if limit is None or not 0 <= limit <= stack.dialect.max_read:
+    limit = int_arg(command, 1, stack.limits.max_read)
+    if limit is None or not 0 <= limit <= stack.limits.max_read:
         return cme(552)
     read = sock.vendor.get("read", 0)
     if limit == 0:
@@ -232,10 +230,12 @@ def _qiclose(modem: Modem, command: Command, now: float) -> Reply:
 
 
 def _recv(sock: ModemSocket, modem: Modem) -> None:
-    """Buffer mode: one ``+QIURC: "recv",<id>`` until the buffer is drained (3.4)."""
+    """Buffer mode: one ``+QIURC: "recv",<id>`` until the buffer is drained (3.4);
+    ``--messy`` appends the bytes waiting, as BG95 firmware may."""
     if not sock.vendor.get("announced"):
         sock.vendor["announced"] = 1
-        modem.urc(f'+QIURC: "recv",{sock.ident}')
+        size = f",{sock.unread}" if modem.messy else ""
+        modem.urc(f'+QIURC: "recv",{sock.ident}{size}')
 
 
 def _setup(stack: SocketStack) -> None:

@@ -2,10 +2,11 @@
 
 Reference 4: +USOCR (4.1: ``+USOCR: <socket>``), hex mode with +UDCONF=1 (4.2), +USOST
 (4.3: the data in the command, or after the ``@`` prompt; ``+USOST: <socket>,<length>``),
-+UUSORF and +USORF (4.4), +USOCL and +UUSOCL (4.5). UDP only (protocol 17); TCP gets
-+CME ERROR: 4. Sockets use context 1 [U]. u-blox's socket error numbers are not in the
-reference [U]: 50 for a bad parameter, 3 for what a socket's state forbids (an unknown or
-closed socket, all 7 in use, no address of that family).
++UUSORF and +USORF (4.4; ``--messy``: +UUSORD, which some firmware sends instead),
++USOCL and +UUSOCL (4.5). UDP only (protocol 17); TCP gets +CME ERROR: 4. Sockets use
+context 1 [U]. u-blox's socket error numbers are not in the reference [U]: 50 for a bad
+parameter, 3 for what a socket's state forbids (an unknown or closed socket, all 7 in
+use, no address of that family).
 
 The binary syntax ignores hex mode (UBX-17003787 18.10.4): after ``@`` come exactly
 <length> raw bytes. The manual asks for 50 ms between the prompt and the data; the
@@ -97,14 +98,13 @@ def _usost(modem: Modem, command: Command, now: float) -> Reply:
     if command.form is not Form.SET:
         return OK
     stack = modem.stack
-    assert stack.dialect is not None
     sock = socket_named(modem, command)
     if sock is None:
         return REFUSED
     port, size = int_arg(command, 2), int_arg(command, 3)
     inline = len(command.args) == 5
     hex_mode = inline and stack.hex_send
-    limit = stack.dialect.max_send_hex if hex_mode else stack.dialect.max_send
+    limit = stack.limits.max_send_hex if hex_mode else stack.limits.max_send
     if port is None or not 0 < port < 65536 or size is None or not 1 <= size <= limit:
         return INCORRECT
     if len(command.args) not in (4, 5):
@@ -144,11 +144,10 @@ def _usorf(modem: Modem, command: Command, now: float) -> Reply:
     if command.form is not Form.SET:
         return OK
     stack = modem.stack
-    assert stack.dialect is not None
     sock = socket_named(modem, command)
     if sock is None:
         return REFUSED
-    limit = stack.dialect.max_read_hex if stack.hex_read else stack.dialect.max_read
+    limit = stack.limits.max_read_hex if stack.hex_read else stack.limits.max_read
     size = int_arg(command, 1)
     if size is None or not 0 <= size <= limit:
         return INCORRECT
@@ -185,7 +184,9 @@ def _usocl(modem: Modem, command: Command, now: float) -> Reply:
 
 def _setup(stack: SocketStack) -> None:
     def arrived(sock: ModemSocket) -> None:
-        stack.modem.urc(f"+UUSORF: {sock.ident},{sock.unread}")
+        # --messy: the +UUSORD some firmware sends instead (4.4).
+        name = "+UUSORD" if stack.modem.messy else "+UUSORF"
+        stack.modem.urc(f"{name}: {sock.ident},{sock.unread}")
 
     stack.on_datagram = arrived
     stack.on_closed = lambda sock: stack.modem.urc(f"+UUSOCL: {sock.ident}")

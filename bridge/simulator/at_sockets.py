@@ -169,6 +169,12 @@ class SocketStack:
             SETUPS[dialect.name](self)
 
     # ------------------------------------------------------------------ sockets
+    @property
+    def limits(self) -> SocketDialect:
+        """The dialect (ids, sizes) of a modem that has socket commands."""
+        assert self.dialect is not None, "only a vendor's socket commands use the stack"
+        return self.dialect
+
     def ids(self) -> range:
         if self.dialect is None:
             return range(0)
