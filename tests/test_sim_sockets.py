@@ -121,7 +121,9 @@ def test_dns_query_over_ipv6_in_hex(vendor: Vendor, messy: bool) -> None:
     command = vendor.send.format(id=ident, addr=DNS6, port=DNS_PORT, len=len(query))
     sim.payload(command, payload, settle=0.0)
     sim.wait_for(vendor.ring_of(ident, messy).encode())
-    answer = DNS(read(sim, vendor, ident, hex_mode=True))
+    response = read(sim, vendor, ident, hex_mode=True)
+    assert response is not None
+    answer = DNS(response)
     assert answer.id == 0x4242 and answer.an[0].rdata == ECHO6
 
 

@@ -125,7 +125,9 @@ def run_flow(vendor: Vendor, sockets: Sockets, messy: bool) -> None:
     command = vendor.send.format(id=ident_dns, addr=DNS6, port=DNS_PORT, len=len(query))
     client.send(command, payload, vendor.send_final)
     client.wait_urc(vendor.ring_of(ident_dns, messy))
-    answer = DNS(vendor.read_data(sockets.read(ident_dns, hex_mode=True), True))
+    response = vendor.read_data(sockets.read(ident_dns, hex_mode=True), True)
+    assert response is not None
+    answer = DNS(response)
     assert answer.id == 0x0606 and answer.an[0].rdata == ECHO6
 
     # Close; then every id in use, and one socket more is refused.

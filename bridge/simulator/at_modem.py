@@ -74,7 +74,6 @@ PAYLOAD_TIMEOUT = 10.0
 """Seconds the modem waits for a payload after its prompt before it answers ERROR [U]."""
 _VENDOR_MODULES = (at_socket_quectel, at_socket_sequans, at_socket_telit, at_socket_ublox)
 """Imported for the commands they register (``handles(..., vendor=...)``)."""
-_FAMILIES = {4: ("IP", "IPV4V6"), 6: ("IPV6", "IPV4V6")}
 TIDY_CONNECT_DELAY = 0.05
 """Seconds between CONNECT and the first LCP frame in tidy mode (``--messy`` sends both in
 one write)."""
@@ -449,7 +448,7 @@ class Modem:
             return cme(3)  # a call is up (ATO resumes it, ATH ends it); an AT-only port
         if context is None:
             return cme(21)
-        if self.effective_type(context) is None:
+        if at_pdp.granted_type(self, context) is None:
             self._note("at", "dial refused: an IP context on an IPv6-only network")
             return Reply(final=Final.NO_CARRIER)
         result = self.faults.dial_result
@@ -472,7 +471,7 @@ class Modem:
         context.active = True
         quirk = self.profile.quirk if self.settings.quirks else PppQuirk.NONE
         call = CallPlan(
-            pdp_type=self.effective_type(context) or context.pdp_type,
+            pdp_type=at_pdp.granted_type(self, context) or context.pdp_type,
             auth=at_pdp.call_auth(self, context),
             ipv6cp_rejected=self.faults.reject_ipv6cp,
             quirk=quirk,
@@ -579,7 +578,7 @@ class Modem:
         self._note("at", f"registration stat {self.radio.stat}")
         default = self.contexts.get(1)
         if self.settings.attached and self.radio.service and default is not None:
-            if not default.active and self.activation_error(default) is None:
+            if not default.active and at_pdp.activation_error(self, default) is None:
                 default.active = True
                 self._note("at", "default EPS bearer up: context 1 active (attached, no PPP)")
         if self.urc_port is self.ports[0] and self.mode is Mode.ONLINE:
@@ -592,32 +591,6 @@ class Modem:
         return f"{name}: " + ",".join(at_network.registration_fields(self, name, urc=True))
 
     # ------------------------------------------------------------- IP stack
-    def effective_type(self, context: Context) -> str | None:
-        """The PDP type the network grants: an IPv6-only network (``--ipv6-only``) makes
-        IPV4V6 into IPV6 and refuses IP (None)."""
-        if not self.settings.ipv6_only:
-            return context.pdp_type
-        return {"IP": None, "IPV6": "IPV6", "IPV4V6": "IPV6"}.get(context.pdp_type)
-
-    def activation_error(self, context: Context) -> Reply | None:
-        """Why the network refuses to activate ``context`` now, or None."""
-        if error := at_basic.sim_error(self):
-            return error
-        if not self.radio.service:
-            return cme(30)
-        if self.faults.pdp_refuse or self.effective_type(context) is None:
-            self._note("fault", "PDP activation refused by the network")
-            return cme(self.settings.refuse_code)
-        return None
-
-    def context_families(self, cid: int) -> set[int]:
-        """The IP versions context ``cid`` has addresses of now (empty: not active)."""
-        context = self.contexts.get(cid)
-        if context is None or not context.active:
-            return set()
-        kind = self.effective_type(context) or ""
-        return {version for version, kinds in _FAMILIES.items() if kind in kinds}
-
     def emit(self, output: object) -> None:
         """An output for the shell (a socket or ping for the network)."""
         self._out.append(output)

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 _MAX_CID = 16
 _AUTH_NUMBERS = {0: "none", 1: "pap", 2: "chap"}
 _BEARER_ID = 5
+_FAMILIES = {4: ("IP", "IPV4V6"), 6: ("IPV6", "IPV4V6")}
+"""IP version -> the PDP types that give an address of it."""
 
 
 @handles("+CGDCONT")
@@ -142,11 +144,40 @@ def _cgact(modem: Modem, command: Command, now: float) -> Reply:
         return error
     if state == 1:
         for cid in cids:
-            if error := modem.activation_error(modem.contexts[cid]):
+            if error := activation_error(modem, modem.contexts[cid]):
                 return error
     for cid in cids:
         set_active(modem, cid, bool(state), now, "+CGACT=0")
     return OK
+
+
+def granted_type(modem: Modem, context: Context) -> str | None:
+    """The PDP type the network grants: an IPv6-only network (``--ipv6-only``) makes
+    IPV4V6 into IPV6 and refuses IP (None)."""
+    if not modem.settings.ipv6_only:
+        return context.pdp_type
+    return {"IP": None, "IPV6": "IPV6", "IPV4V6": "IPV6"}.get(context.pdp_type)
+
+
+def activation_error(modem: Modem, context: Context) -> Reply | None:
+    """Why the network refuses to activate ``context`` now, or None."""
+    if error := sim_error(modem):
+        return error
+    if not modem.radio.service:
+        return cme(30)
+    if modem.faults.pdp_refuse or granted_type(modem, context) is None:
+        modem.note("fault", "PDP activation refused by the network")
+        return cme(modem.settings.refuse_code)
+    return None
+
+
+def context_families(modem: Modem, cid: int) -> set[int]:
+    """The IP versions context ``cid`` has addresses of now (empty: not active)."""
+    context = modem.contexts.get(cid)
+    if context is None or not context.active:
+        return set()
+    kind = granted_type(modem, context) or ""
+    return {version for version, kinds in _FAMILIES.items() if kind in kinds}
 
 
 def set_active(modem: Modem, cid: int, active: bool, now: float, command: str) -> None:
@@ -176,7 +207,7 @@ def _addresses(modem: Modem, context: Context, prefixlen: bool) -> tuple[str | N
     plan = modem.plan
     notation = modem.profile.messy_ipv6 if modem.messy else Notation.PIAF
     v4 = v6 = None
-    kind = modem.effective_type(context)
+    kind = granted_type(modem, context)
     if kind in ("IP", "IPV4V6"):
         v4 = ipv4_text(plan.client_ipv4, 32 if prefixlen else None)
     if kind in ("IPV6", "IPV4V6"):

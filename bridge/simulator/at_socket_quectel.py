@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from .at_commands import handles, int_arg, str_arg
 from .at_parser import Command, Form
-from .at_pdp import set_active
+from .at_pdp import activation_error, context_families, granted_type, set_active
 from .at_results import ERROR, OK, Final, Reply, cme, info
 from .at_sockets import (
     SETUPS,
@@ -61,10 +61,10 @@ def _qiact(modem: Modem, command: Command, now: float) -> Reply:
     if command.form is Form.READ:
         lines = []
         for cid, context in sorted(modem.contexts.items()):
-            families = modem.context_families(cid)
+            families = context_families(modem, cid)
             if not families:
                 continue
-            kind = _CONTEXT_TYPES.get(modem.effective_type(context) or "", 1)
+            kind = _CONTEXT_TYPES.get(granted_type(modem, context) or "", 1)
             shown = [f'"{modem.plan.client_ipv4}"'] * (4 in families)
             shown += [f'"{address_text(modem, modem.plan.client_global_ipv6)}"'] * (6 in families)
             lines.append(f"+QIACT: {cid},1,{kind}," + ",".join(shown))
@@ -75,7 +75,7 @@ def _qiact(modem: Modem, command: Command, now: float) -> Reply:
     if chosen is None or chosen not in modem.contexts:
         return cme(552)
     if not modem.contexts[chosen].active:
-        if error := modem.activation_error(modem.contexts[chosen]):
+        if error := activation_error(modem, modem.contexts[chosen]):
             return error
         set_active(modem, chosen, True, now, "+QIACT")
     return OK
@@ -132,7 +132,7 @@ def _qiopen(modem: Modem, command: Command, now: float) -> Reply:
     if not 1 <= cid <= _MAX_CID or not udp_service and not 0 < rport < 65536:
         return cme(552)
     try:
-        if not modem.context_families(cid):
+        if not context_families(modem, cid):
             raise StackError("family")
         remote = None if udp_service else resolve(modem, cid, str_arg(command, 3))
         sock = stack.open(
@@ -256,7 +256,7 @@ def _qping(modem: Modem, command: Command, now: float) -> Reply:
     if values is None:
         return cme(552)
     cid, timeout, count = values
-    if not modem.context_families(cid):
+    if not context_families(modem, cid):
         return cme(561)
     try:
         dst = resolve(modem, cid, str_arg(command, 1))

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from . import at_socket_ipeasy as ipeasy
 from .at_commands import handles, int_arg, str_arg
 from .at_parser import Command, Form
-from .at_pdp import set_active
+from .at_pdp import activation_error, context_families, set_active
 from .at_results import OK, Reply, cme, info
 from .at_sockets import (
     SETUPS,
@@ -83,10 +83,10 @@ def _sgact(modem: Modem, command: Command, now: float) -> Reply:
         return OK
     if context.active:
         return cme(3)  # already active [U]: Telit's own code for it is not in the reference
-    if error := modem.activation_error(context):
+    if error := activation_error(modem, context):
         return error
     set_active(modem, cid, True, now, "#SGACT")
-    families = modem.context_families(cid)
+    families = context_families(modem, cid)
     plan = modem.plan
     shown = [str(plan.client_ipv4)] * (4 in families)
     shown += [address_text(modem, plan.client_global_ipv6)] * (6 in families)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from .at_commands import handles, int_arg, str_arg
 from .at_parser import Command, Form
+from .at_pdp import context_families
 from .at_results import OK, Reply, cme, info
 from .at_sockets import (
     INCORRECT,
@@ -206,7 +207,7 @@ def _uping(modem: Modem, command: Command, now: float) -> Reply:
     if not host or values is None:
         return INCORRECT
     count, size, timeout, ttl = values
-    if not modem.context_families(SOCKET_CID):
+    if not context_families(modem, SOCKET_CID):
         return REFUSED
     try:
         dst = resolve(modem, SOCKET_CID, host)

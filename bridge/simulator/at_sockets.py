@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from .at_commands import int_arg
 from .at_parser import Command
+from .at_pdp import context_families
 from .at_results import OK, Final, Reply, cme
 from .ipv6_notation import Notation, ipv6_text
 from .socket_events import (
@@ -207,7 +208,7 @@ class SocketStack:
             raise StackError("busy")
         if remote is not None:
             self.source(cid, remote)  # the context must have that family
-        elif not self.modem.context_families(cid):
+        elif not context_families(self.modem, cid):
             raise StackError("family")
         port = self._port(local_port)
         sock = ModemSocket(ident, cid, port, remote, remote_port, any_remote)
@@ -232,7 +233,7 @@ class SocketStack:
     def source(self, cid: int, dst: IpAddress) -> IpAddress:
         """The modem's address towards ``dst``; StackError "family" when the context
         has no address of that family (an IPv6-only context and an IPv4 peer)."""
-        if dst.version not in self.modem.context_families(cid):
+        if dst.version not in context_families(self.modem, cid):
             raise StackError("family")
         plan = self.modem.plan
         return plan.modem_ipv4 if dst.version == 4 else plan.modem_ipv6
@@ -385,7 +386,7 @@ def resolve(modem: Modem, cid: int, text: str) -> IpAddress:
     if len(parts) == 16 and all(p.isdigit() and int(p) < 256 for p in parts):
         return IPv6Address(bytes(int(p) for p in parts))
     v4, v6 = modem.plan.names.get(text.lower().rstrip("."), ((), ()))
-    families = modem.context_families(cid)
+    families = context_families(modem, cid)
     for family, found in ((6, v6), (4, v4)):
         if family in families and found:
             return found[0]
