@@ -341,12 +341,15 @@ SEQUANS_MONARCH = VendorSockets(
     close="AT+SQNSH={id}",  # 1.7
     close_timeout=10.0,
     closed=UrcFormat("+SQNSH:", socket=0),  # 1.7; GM02S prints it inside +SQNSRECV
+    # Monarch +PING (STMicroelectronics X-CUBE-CELLULAR at_custom_modem_socket.c [U]):
+    # <IPaddr>,<count>,<len> 32..1400,<interval> s,<timeout> s; synchronous, one
+    # +PING line before OK. The modem pings with its own data: the size is clamped.
     ping=PingCommand(
-        'AT+PING="{addr}",1,{size},{timeout_s}',  # Monarch +PING [U]
+        'AT+PING="{addr}",1,{size},1,{timeout_s}',
         ("+PING:",),
         _reply_id_ping("+PING:"),
         after_ok=False,
-        size_range=(8, 1460),
+        size_range=(32, 1400),
     ),
 )
 
@@ -438,7 +441,11 @@ UBLOX_SARA_R4 = VendorSockets(
     name="ublox",
     socket_ids=range(7),  # 4.1: R4 ids 0..6
     modem_assigns_ids=True,  # 4.1: +USOCR: <socket>
-    payload_limit=1024,  # 4.3: binary syntax 1..1024
+    # 4.3: the binary syntax sends 1..1024 octets, but 4.4: a read in hex mode gives 512
+    # at most and a longer datagram comes in parts that nothing marks as one datagram:
+    # datagrams are kept to what one read returns whole, both ways (an answer is seldom
+    # longer than its question; one that is arrives cut, in parts).
+    payload_limit=512,
     read_limit=512,  # 4.4: hex mode halves the 1024-octet read
     setup=("AT+UDCONF=1,1",),  # 4.2: hex mode (for +USORF; binary sends ignore it)
     configure=(),

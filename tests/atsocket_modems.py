@@ -217,7 +217,7 @@ class SequansModem(ScriptedModem):
             (r"AT\+SQNSSENDEXT=(?P<id>\d),(?P<len>\d+)", self.prompted),
             (r"AT\+SQNSRECV=(\d),(\d+)", self._recv),
             (r"AT\+SQNSH=(\d)", lambda m, t: self.close_socket(int(m[1]))),
-            (r'AT\+PING="([^"]+)",1,(\d+),(\d+)', self._ping),
+            (r'AT\+PING="([^"]+)",1,(\d+),1,(\d+)', self._ping),
         ]
 
     def ring(self, socket: int, n: int) -> bytes:

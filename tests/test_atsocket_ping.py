@@ -29,7 +29,7 @@ from netstack.atsocket_vendors import QUECTEL_BG96, SEQUANS_MONARCH, UBLOX_SARA_
 
 VENDOR_NAMES = ["sequans", "telit", "quectel", "ublox"]
 PING_COMMANDS = {
-    "sequans": 'AT+PING="2001:db8:1::10",1,9,4',
+    "sequans": 'AT+PING="2001:db8:1::10",1,32,1,4',
     "telit": 'AT#PING="2001:db8:1::10",1,32,40',
     "quectel": 'AT+QPING=1,"2001:db8:1::10",4,1',
     "ublox": 'AT+UPING="2001:db8:1::10",1,9,4000,64',
@@ -122,7 +122,7 @@ def test_sequans_ping_results_before_ok() -> None:
     rig = Rig.of(SEQUANS_MONARCH)
     rig.host(echo_request(b"12345678901234567890"))
     rig.exchange(
-        'AT+PING="2001:db8:1::10",1,20,4', '\r\n+PING: 1,"2001:db8:1::10",42,61\r\n\r\nOK\r\n'
+        'AT+PING="2001:db8:1::10",1,32,1,4', '\r\n+PING: 1,"2001:db8:1::10",42,61\r\n\r\nOK\r\n'
     )
     check_reply(rig.one_to_host(), data=b"12345678901234567890", hop_limit=61)
 
@@ -180,6 +180,6 @@ def test_ublox_ping_urc_never_comes() -> None:
 def test_ping_error_result_is_lost() -> None:
     rig = Rig.of(SEQUANS_MONARCH)
     rig.host(echo_request())
-    rig.exchange('AT+PING="2001:db8:1::10",1,9,4', "\r\n+CME ERROR: 3\r\n")
+    rig.exchange('AT+PING="2001:db8:1::10",1,32,1,4', "\r\n+CME ERROR: 3\r\n")
     assert rig.host_packets() == []
     assert rig.bridge.statistics().echo_lost == 1

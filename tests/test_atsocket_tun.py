@@ -244,14 +244,15 @@ def test_oversize_gets_packet_too_big(name: str, limit: int, mtu: int) -> None:
 
 
 def test_oversize_below_1280_is_prohibited() -> None:
-    """u-blox takes 1024 octets (at-commands.md 4.3): an MTU of 1072 would be ignored by
-    the host (RFC 8201 4), so the answer is administratively prohibited."""
+    """u-blox datagrams are kept to what one hex-mode read returns whole, 512 octets
+    (at-commands.md 4.4): an MTU of 560 would be ignored by the host (RFC 8201 4), so the
+    answer is administratively prohibited."""
     rig, modem = scripted("ublox")
-    assert rig.bridge.mtu == 1072
-    rig.host(udp(bytes(1024)))
+    assert rig.bridge.mtu == 560
+    rig.host(udp(bytes(512)))
     rig.advance(1.0)
-    assert [len(s.data) for s in modem.sent] == [1024]
-    too_big = udp(bytes(1025))
+    assert [len(s.data) for s in modem.sent] == [512]
+    too_big = udp(bytes(513))
     rig.host(too_big)
     assert unreachable_code(rig.one_to_host(), too_big) == PROHIBITED
     assert rig.bridge.statistics().refused_oversize == 1
