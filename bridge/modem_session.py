@@ -2,7 +2,8 @@
 
 ``bring_up`` feeds what the serial descriptor reads to the machine, writes what it asks,
 keeps its one timer, and hands its reports to ``report`` as they come; it returns the
-``Dialled`` value (CONNECT: the bytes after it are the start of PPP) or raises
+``Dialled`` value (CONNECT: the bytes after it are the start of PPP), or ``Attached``
+for a modem that is not dialled (``ModemSettings.dial`` False), or raises
 ``BringUpError`` with the machine's ``BringUpFailed``. The whole bring-up is bounded by
 the machine's own deadlines (sync tries, command and registration timeouts);
 ``bring_up_limit`` is a last guard on top (``TimeoutError``).
@@ -20,7 +21,7 @@ import logging
 from collections.abc import Callable
 
 from .at_pump import pump, write_line
-from .modem import BringUp, BringUpFailed, Dialled, ModemSettings, WriteModem
+from .modem import Attached, BringUp, BringUpFailed, Dialled, ModemSettings, WriteModem
 from .modem.events import Report
 from .serial_port import SerialPort
 
@@ -53,18 +54,18 @@ async def bring_up(
     port: SerialPort,
     settings: ModemSettings,
     report: Callable[[Report], None],
-) -> Dialled:
+) -> Dialled | Attached:
     machine = BringUp(settings)
     result = await pump(
         port.fileno(),
         machine,
-        lambda output: isinstance(output, (BringUpFailed, Dialled)),
+        lambda output: isinstance(output, (BringUpFailed, Dialled, Attached)),
         bring_up_limit(settings),
         on_output=report,  # type: ignore[arg-type]  # the machine's outputs are Reports
     )
     if isinstance(result, BringUpFailed):
         raise BringUpError(result, machine.reset)
-    assert isinstance(result, Dialled)
+    assert isinstance(result, (Dialled, Attached))
     report(result)
     return result
 

@@ -1,7 +1,7 @@
 """``bridge.modem.BringUp`` against the pure simulator ``Modem``, on virtual time.
 
     pair = ModemPair(ModemSettings(apn="internet"), SimSettings(profile="quectel"))
-    result = pair.run()               # Dialled or BringUpFailed
+    result = pair.run()               # Dialled, Attached (dial=False) or BringUpFailed
     pair.ppp                          # Dialled.trailing and every later modem write
     pair.written                      # every line the bring-up wrote, in order
 
@@ -20,7 +20,15 @@ import random
 from collections import deque
 from typing import TypeVar
 
-from bridge.modem import BringUp, BringUpFailed, BringUpOutput, Dialled, ModemSettings, WriteModem
+from bridge.modem import (
+    Attached,
+    BringUp,
+    BringUpFailed,
+    BringUpOutput,
+    Dialled,
+    ModemSettings,
+    WriteModem,
+)
 from bridge.simulator.at_modem import Modem
 from bridge.simulator.settings import SimSettings
 from netstack.events import WriteSerial
@@ -60,12 +68,12 @@ class ModemPair:
         self.outputs: list[BringUpOutput] = []
         self.written: list[WriteModem] = []
         self.ppp = bytearray()
-        self.result: Dialled | BringUpFailed | None = None
+        self.result: Dialled | Attached | BringUpFailed | None = None
         self._to_dte: deque[bytes] = deque()
         for command in prime:  # put the simulated modem in a state first, unseen
             self.modem.receive(command.encode() + b"\r", 0.0)
 
-    def run(self) -> Dialled | BringUpFailed:
+    def run(self) -> Dialled | Attached | BringUpFailed:
         # The modem boots as the port opens: its boot URCs are read after the first AT.
         boot = self._boot() if not self.booting_until else []
         first = self.bring_up.start(0.0)
@@ -127,7 +135,7 @@ class ModemPair:
     def _from_bring_up(self, outputs: list[BringUpOutput]) -> None:
         self.outputs += outputs  # all of them first: the modem's replies come after
         for output in outputs:
-            if isinstance(output, Dialled | BringUpFailed):
+            if isinstance(output, Dialled | Attached | BringUpFailed):
                 self.result = output
         for output in outputs:
             if isinstance(output, WriteModem):

@@ -12,6 +12,7 @@ CONNECT, pure like ``netstack`` (no I/O, clocks or randomness; ``now`` comes in)
 
 from .bringup import BringUp
 from .events import (
+    Attached,
     BringUpFailed,
     BringUpOutput,
     Dialled,
@@ -30,6 +31,7 @@ from .settings import ModemSettings
 
 __all__ = [
     "PROFILES",
+    "Attached",
     "AuthMode",
     "BringUp",
     "BringUpFailed",

@@ -11,10 +11,11 @@ Call-order contract (the shell's pump: input -> outputs -> re-arm one timer):
   and ``handle_timer(now)`` when ``next_deadline()`` has passed (calling it early is
   harmless). Each returns a list of outputs (``events.py``), in order: write each
   ``WriteModem.data`` to the port as it comes.
-* The bring-up ends with exactly one ``Dialled`` or ``BringUpFailed``. After ``Dialled``
-  the line carries PPP: ``Dialled.trailing`` and every later read go to the PPP
-  deframer, none lost. After either, ``receive`` raises ``UsageError``,
-  ``next_deadline()`` is None and ``handle_timer`` returns nothing.
+* The bring-up ends with exactly one ``Dialled``, ``Attached`` (``ModemSettings.dial``
+  False: the context activated and its addresses read, the line still in command mode)
+  or ``BringUpFailed``. After ``Dialled`` the line carries PPP: ``Dialled.trailing`` and
+  every later read go to the PPP deframer, none lost. After any of them, ``receive``
+  raises ``UsageError``, ``next_deadline()`` is None and ``handle_timer`` returns nothing.
 * A modem that does not answer AT ends in ``BringUpFailed`` of kind ``NOT_ANSWERING``;
   the supervisor may then write ``reset.data`` (the profile's reset command, e.g.
   ``AT+CFUN=1,1``), wait for one of ``profile.boot_urcs`` or a while, and start a new
@@ -41,7 +42,16 @@ from netstack.at import (
 from netstack.errors import UsageError
 
 from .chat import Again, Chat, Fail, Goto, Next, Verdict
-from .events import BringUpFailed, BringUpOutput, Dialled, FailureKind, Step, Transcript, WriteModem
+from .events import (
+    Attached,
+    BringUpFailed,
+    BringUpOutput,
+    Dialled,
+    FailureKind,
+    Step,
+    Transcript,
+    WriteModem,
+)
 from .facts import REPORTS, Facts
 from .profiles import ALL_URCS, GENERIC, PROFILES, ModemProfile, identify
 from .script import bring_up_script, probe_script
@@ -68,7 +78,7 @@ class BringUp:
         self._step: Step | None = None
         self._started: float | None = None
         self._last_report = 0.0
-        self._result: Dialled | BringUpFailed | None = None
+        self._result: Dialled | Attached | BringUpFailed | None = None
 
     # ------------------------------------------------------------------ state
     @property
@@ -89,7 +99,7 @@ class BringUp:
         return self._step
 
     @property
-    def result(self) -> Dialled | BringUpFailed | None:
+    def result(self) -> Dialled | Attached | BringUpFailed | None:
         return self._result
 
     def statistics(self) -> AtStatistics:
@@ -141,7 +151,7 @@ class BringUp:
         """Start chats until one waits for the modem or a pause, or the end."""
         while self._result is None and self._pending is None and self._resume_at is None:
             if self._index == len(self._script):
-                self._pick_profile(out)
+                self._script_ended(now, out)
                 continue
             chat = self._script[self._index]
             if chat.when is not None and not chat.when(self._facts):
@@ -159,8 +169,6 @@ class BringUp:
             out.append(Transcript(f"> {chat.line.shown}"))
 
     def _pick_profile(self, out: list[BringUpOutput]) -> None:
-        if not self._probing:
-            raise AssertionError("the bring-up script ends with the dial")
         facts, settings = self._facts, self._settings
         if settings.profile is None:
             facts.profile = identify(facts.maker, facts.model)
@@ -169,6 +177,23 @@ class BringUp:
         self._labels = _labels(self._script)
         self._index = 0
         self._probing = False
+
+    def _script_ended(self, now: float, out: list[BringUpOutput]) -> None:
+        """The probe ends in picking the profile; a dialling script never reaches its end
+        (CONNECT ends it), one that does not dial ends in ``Attached``."""
+        if self._probing:
+            self._pick_profile(out)
+        else:
+            self._attached(now, out)
+
+    def _attached(self, now: float, out: list[BringUpOutput]) -> None:
+        """The script of a modem that is not dialled ran to its end: the context is up."""
+        facts = self._facts
+        duration, elapsed = self._times(now)
+        self._result = Attached(
+            facts.context_ipv4, facts.context_ipv6, facts.context_dns, duration, elapsed
+        )
+        out.append(self._result)
 
     def _enter(self, step: Step, now: float, out: list[BringUpOutput]) -> None:
         """A new step begins: the one that ended makes its report."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from ipaddress import IPv4Address, IPv6Address
 
 
 class Step(Enum):
@@ -27,6 +28,9 @@ class Step(Enum):
     REGISTER = "registration"
     SIGNAL = "signal"
     DIAL = "dial"
+    ACTIVATE = "context activation"
+    """Instead of the dial when the modem is not dialled: ``+CGACT``, then the context's
+    addresses (``+CGPADDR``) and DNS servers (``+CGCONTRDP``)."""
 
 
 class FailureKind(Enum):
@@ -125,6 +129,19 @@ class Dialled:
 
 
 @dataclass(frozen=True, slots=True)
+class Attached:
+    """The context is active and the modem not dialled: its own stack carries traffic
+    (AT sockets). The addresses and DNS servers are the context's, as the modem read
+    them (27.007 +CGPADDR, +CGCONTRDP)."""
+
+    ipv4: IPv4Address | None
+    ipv6: IPv6Address | None
+    dns: tuple[IPv4Address | IPv6Address, ...]
+    duration: float
+    elapsed: float
+
+
+@dataclass(frozen=True, slots=True)
 class BringUpFailed:
     step: Step
     kind: FailureKind
@@ -136,5 +153,5 @@ class BringUpFailed:
         return f"{self.step.value}: {self.message}"
 
 
-Report = ModemFound | SimReady | Registered | SignalQuality | Dialled
+Report = ModemFound | SimReady | Registered | SignalQuality | Dialled | Attached
 BringUpOutput = WriteModem | Transcript | Report | BringUpFailed

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address
 
 from .events import ModemFound, Registered, Report, SignalQuality, SimReady, Step
 from .parsers import PdpContext, Registration, Signal, parse_registration
@@ -38,6 +39,11 @@ class Facts:
     """The latest status by command, from reads and URCs alike."""
     signal: Signal = field(default_factory=Signal)
     sync_tries: int = 0
+    context_ipv4: IPv4Address | None = None
+    context_ipv6: IPv6Address | None = None
+    """The active context's addresses (+CGPADDR), when the modem is not dialled."""
+    context_dns: tuple[IPv4Address | IPv6Address, ...] = ()
+    """Its DNS servers (+CGCONTRDP)."""
     step_started: dict[Step, float] = field(default_factory=dict)
 
     def note_registration(self, line: str) -> bool:

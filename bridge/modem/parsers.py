@@ -12,7 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
 from typing import TypeVar
+
+from netstack.atsocket_text import parse_address
 
 T = TypeVar("T")
 
@@ -327,3 +330,57 @@ def parse_cops(line: str) -> tuple[str | None, int | None] | None:
     operator = unquote(fields[2]) if len(fields) > 2 else ""
     act = number(fields[3]) if len(fields) > 3 else None
     return (operator or None, act)
+
+
+# ------------------------------------------------------- the context's addresses
+def _addresses(field: str) -> list[IPv4Address | IPv6Address]:
+    """The addresses in a field as 27.007 prints them under any +CGPIAF setting: 4 or 16
+    dotted decimal bytes (8 or 32 with the subnet mask after them, +CGCONTRDP's "local
+    address and subnet mask"), colon-hex, ``addr/len``; several in one field separated
+    by spaces (``"203.0.113.10 2001:db8:2::2"``, as some firmware prints +CGPADDR of an
+    IPV4V6 context). What is not an address is skipped."""
+    found = []
+    for token in unquote(field).split():
+        text = token.split("/")[0]
+        parts = text.split(".")
+        if len(parts) in (8, 32):
+            text = ".".join(parts[: len(parts) // 2])
+        address = parse_address(text)
+        if address is not None and not address.is_unspecified:
+            found.append(address)
+    return found
+
+
+def parse_cgpaddr(lines: Iterable[str], cid: int) -> tuple[IPv4Address | None, IPv6Address | None]:
+    """27.007 10.1.14 ``+CGPADDR: <cid>[,<PDP_addr_1>[,<PDP_addr_2>]]``: the context's
+    IPv4 and IPv6 addresses (an IPV4V6 context gives both; either may be absent, and the
+    unspecified addresses some modems print for "none yet" count as absent)."""
+    ipv4: IPv4Address | None = None
+    ipv6: IPv6Address | None = None
+    for line in lines:
+        text = value_after(line, "+CGPADDR")
+        fields = [] if text is None else split_fields(text)
+        if not fields or number(fields[0]) != cid:
+            continue
+        for field in fields[1:]:
+            for address in _addresses(field):
+                if isinstance(address, IPv4Address):
+                    ipv4 = ipv4 or address
+                else:
+                    ipv6 = ipv6 or address
+    return ipv4, ipv6
+
+
+def parse_cgcontrdp_dns(lines: Iterable[str], cid: int) -> tuple[IPv4Address | IPv6Address, ...]:
+    """27.007 10.1.23 ``+CGCONTRDP: <cid>,<bearer_id>,<apn>,<local_addr and subnet_mask>,
+    <gw_addr>,<DNS_prim_addr>,<DNS_sec_addr>,...``, one line per address family: the DNS
+    servers of context ``cid``, in order, without repeats or unspecified addresses."""
+    found: list[IPv4Address | IPv6Address] = []
+    for line in lines:
+        text = value_after(line, "+CGCONTRDP")
+        fields = [] if text is None else split_fields(text)
+        if len(fields) < 6 or number(fields[0]) != cid:
+            continue
+        for field in fields[5:7]:
+            found += [address for address in _addresses(field) if address not in found]
+    return tuple(found)

@@ -11,9 +11,9 @@ Every read is optional: an ERROR (a command the modem lacks) leaves its value No
 SIM that is still busy after boot (+CME ERROR: 14) is read again, as in the bring-up;
 one that wants a PIN is shown so, and its IMSI (which needs the PIN) is not read.
 
-``BringUp`` picks its second script in ``_pick_profile``: that is the one hook
-``ModemQuery`` overrides. (A public ``then=`` parameter of ``BringUp`` would say the
-same without reaching inside it.)
+``BringUp`` picks its second script in ``_pick_profile`` and ends a script in
+``_script_ended``: those are the hooks ``ModemQuery`` (and ``ContextRead``) override. (A
+public ``then=`` parameter of ``BringUp`` would say the same without reaching inside it.)
 """
 
 from __future__ import annotations
@@ -89,6 +89,9 @@ class ModemQuery(BringUp):
     def __init__(self, settings: ModemSettings) -> None:
         super().__init__(settings)
         self._extra = _Extra()
+
+    def _script_ended(self, now: float, out: list[BringUpOutput]) -> None:
+        self._pick_profile(out)  # both ends: after the probe, and the query's own
 
     def _pick_profile(self, out: list[BringUpOutput]) -> None:
         if self._probing:  # the probe is over: the profile is known, the query follows

@@ -24,7 +24,9 @@ from .parsers import (
     Signal,
     parse_ati,
     parse_cesq,
+    parse_cgcontrdp_dns,
     parse_cgdcont,
+    parse_cgpaddr,
     parse_cops,
     parse_cpin,
     parse_csq,
@@ -364,9 +366,86 @@ def bring_up_script(profile: ModemProfile, settings: ModemSettings) -> tuple[Cha
             line = at_line(f"AT{command}")
             read = _signal_keeper(parse)
             chats.append(Chat(Step.SIGNAL, line, read, response=f"{command}:", timeout=timeout))
-    dial = at_line(profile.dial, cid=settings.cid)
-    chats.append(Chat(Step.DIAL, dial, _dial, timeout=settings.dial_timeout, reads_timeout=True))
+    if settings.dial:
+        dial = at_line(profile.dial, cid=settings.cid)
+        chats.append(
+            Chat(Step.DIAL, dial, _dial, timeout=settings.dial_timeout, reads_timeout=True)
+        )
+    else:
+        chats += _activation_chats(settings)
     return tuple(chats)
+
+
+# ------------------------------------------------------ activation (no dial)
+def _activated(facts: Facts, done: CommandDone | None, now: float) -> Verdict:
+    result = _result(done)
+    if result.outcome is Outcome.OK:
+        return NEXT
+    if result.outcome is Outcome.TIMEOUT:
+        return Fail(FailureKind.PDP, "the context was not activated in time (+CGACT)")
+    return sim_failure(result) or Fail(
+        FailureKind.PDP,
+        "the network refused to activate the PDP context (check the APN and the PDP type)",
+    )
+
+
+def _store_addresses(facts: Facts, lines: list[str]) -> None:
+    facts.context_ipv4, facts.context_ipv6 = parse_cgpaddr(lines, facts.settings.cid)
+
+
+def _addresses_verdict(facts: Facts, done: CommandDone | None, now: float) -> Verdict:
+    """The addresses read; the context must have one of each family its type asks for
+    (an IPV4V6 context on an IPv6-only network has only its IPv6 one: enough)."""
+    wanted = facts.settings.pdp.at_name
+    if facts.context_ipv6 is None and wanted in ("IPV6", "IPV4V6"):
+        if wanted == "IPV6" or facts.context_ipv4 is None:
+            return Fail(FailureKind.PDP, "the active context has no IPv6 address (+CGPADDR)")
+    if facts.context_ipv4 is None and facts.context_ipv6 is None:
+        return Fail(FailureKind.PDP, "the active context has no address (+CGPADDR)")
+    return NEXT
+
+
+def _store_dns(facts: Facts, lines: list[str]) -> None:
+    facts.context_dns = parse_cgcontrdp_dns(lines, facts.settings.cid)
+
+
+def _activation_chats(settings: ModemSettings) -> list[Chat]:
+    """27.007 10.1.10 +CGACT (a modem already attached with it answers OK again), then
+    the context's addresses."""
+    activate = Chat(
+        Step.ACTIVATE,
+        at_line("AT+CGACT=1,{cid}", cid=settings.cid),
+        _activated,
+        timeout=settings.dial_timeout,
+        reads_timeout=True,
+    )
+    return [activate, *address_chats(settings)]
+
+
+def address_chats(settings: ModemSettings) -> list[Chat]:
+    """The active context's addresses: 27.007 8.62 +CGPIAF (IPv6 in colon-hex where the
+    modem has it; any answer will do: the parsers read every notation), 10.1.14
+    +CGPADDR, 10.1.23 +CGCONTRDP (optional: no DNS servers is no failure)."""
+    timeout = settings.command_timeout
+    cid = settings.cid
+    return [
+        Chat(Step.ACTIVATE, at_line("AT+CGPIAF=1,1,1,1"), _ignore, timeout=timeout),
+        Chat(
+            Step.ACTIVATE,
+            at_line("AT+CGPADDR={cid}", cid=cid),
+            _keeper(_store_addresses),
+            response="+CGPADDR:",
+            timeout=timeout,
+        ),
+        Chat(Step.ACTIVATE, None, _addresses_verdict),
+        Chat(
+            Step.ACTIVATE,
+            at_line("AT+CGCONTRDP={cid}", cid=cid),
+            _keeper(_store_dns),
+            response="+CGCONTRDP:",
+            timeout=timeout,
+        ),
+    ]
 
 
 def _sim_chats(profile: ModemProfile, settings: ModemSettings) -> list[Chat]:

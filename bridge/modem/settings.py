@@ -73,6 +73,10 @@ class ModemSettings:
     """Seconds between registration polls; a URC ends the wait sooner."""
     dial_timeout: float = 60.0
     """Seconds the dial may take before CONNECT."""
+    dial: bool = True
+    """False: attach and activate the context, but never dial (``--mode at-socket``: the
+    modem's own stack carries the traffic, microATsocket's "attached and not connected");
+    the bring-up ends with ``Attached`` and the context's addresses."""
 
     def __post_init__(self) -> None:
         _check_apn(self.apn)
