@@ -35,6 +35,7 @@ COMMANDS = {
     "status": "show a running bridge: phase, modem, registration, signal, addresses, counters",
     "info": "show the modem's identity, SIM, registration and signal, without dialling",
     "at": "send one AT command to the modem (or through a running bridge)",
+    "probe": "try IPv4 and IPv6 over PPP and IPv6 UDP over the modem's AT sockets, with timings",
 }
 """Subcommand name -> one-line help."""
 STOPPED_IS_DONE = {"simulate"}
@@ -85,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
             from .run_settings import add_arguments as add_run_arguments
 
             add_run_arguments(sub)
+        elif name == "probe":
+            from .probe_cli import add_arguments as add_probe_arguments
+
+            add_probe_arguments(sub)
         elif name == "tun-setup":
             _tun_setup_arguments(sub)
         elif name in ("status", "info", "at"):
@@ -105,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The command's name before argparse has run: a signal may come while it does.
     program = " ".join(["pppbridge", *[word for word in words if word in COMMANDS][:1]])
     try:
-        if words[:1] == ["run"]:
+        if words[:1] in (["run"], ["probe"]):
             _run_again_without_secrets_in_the_command_line(words)
         args = build_parser().parse_args(words)
         return _dispatch(args)
@@ -219,6 +224,10 @@ def _dispatch(args: Any) -> int:
         return commands()[args.command].main(args)
     if args.command == "config":
         return _config(args)
+    if args.command == "probe":
+        from .probe_cli import main as probe
+
+        return probe(args)
     from .run import main as run
     from .run_settings import settings_from
 

@@ -123,10 +123,13 @@ class ControlServer:
         snapshot: Callable[[], BridgeState],
         *,
         at_port: SerialSettings | None = None,
+        at_port_busy: Callable[[], bool] = lambda: False,
     ) -> None:
         self.path = path
         self._snapshot = snapshot
         self._at_port = at_port
+        self._at_port_busy = at_port_busy
+        """True while the bridge's own AT sockets use ``at_port`` (one user at a time)."""
         self._at_lock = asyncio.Lock()
         self._server = UnixServer(path, SOCKET_MODE)
 
@@ -199,6 +202,12 @@ class ControlServer:
             return _failure("usage", str(exc))
         if self._at_port is None:
             return _failure("refused", self._refusal())
+        if self._at_port_busy():
+            return _failure(
+                "refused",
+                f"the AT port {self._at_port.device} carries IPv6 through the modem's AT "
+                "sockets now; run pppbridge info or at once the bridge has stopped",
+            )
         async with self._at_lock:
             try:
                 reply = await run_on_device(self._at_port, command, timeout)

@@ -8,9 +8,12 @@ One pump, as everywhere in the bridge: input -> outputs -> re-arm the one timer.
   to ``on_event``.
 - TUN readable: drain up to ``TUN_BATCH`` packets per wake-up, frame them all, write the
   frames with one ``os.write``.
-- Writes never block: what the line does not take yet waits in a bounded backlog; while it
-  is over ``BACKLOG_HIGH`` the TUN is not read (the kernel queues, then drops, as it would
-  for a slow NIC), and reading resumes under ``BACKLOG_LOW``.
+- Writes never block (``bridge.serial_writer``): what the line does not take yet waits in
+  a bounded backlog; while it is over ``BACKLOG_HIGH`` the TUN is not read (the kernel
+  queues, then drops, as it would for a slow NIC), and reading resumes under
+  ``BACKLOG_LOW``.
+- With ``ipv6_elsewhere`` (the modem's AT sockets carry IPv6: ``bridge.atsocket_plane``),
+  IPv6 packets read from the TUN go there instead of to PPP.
 - The timer is re-armed only when ``Link.next_deadline()`` changed.
 
 Every packet dropped here is counted by reason in ``drops``; the link counts its own.
@@ -29,15 +32,13 @@ from netstack.link import Link
 from netstack.ra import is_router_advertisement
 
 from .capture import SerialTap
-from .tun import TunDevice
+from .loop_parts import OneTimer, PausableReader
+from .serial_writer import SerialWriter
+from .tun import PacketDevice
 
 READ_SIZE = 65536
 TUN_BATCH = 64
 """Packets taken from the TUN per wake-up (fewer writes, fewer wake-ups under load)."""
-BACKLOG_HIGH = 256 * 1024
-"""Bytes waiting for the serial line above which the TUN is no longer read."""
-BACKLOG_LOW = 64 * 1024
-"""...and below which reading resumes."""
 
 
 class DataPlane:
@@ -47,7 +48,7 @@ class DataPlane:
         self,
         link: Link,
         serial_fd: int,
-        tun: TunDevice,
+        tun: PacketDevice,
         on_event: Callable[[Output], None],
         on_router_advertisement: Callable[[bytes], None] | None = None,
         tap: SerialTap | None = None,
@@ -61,15 +62,15 @@ class DataPlane:
         self._tap = tap
         """Sees every byte both ways (``--pcap``, ``-vv``); None costs nothing."""
         self._loop = asyncio.get_running_loop()
-        self._backlog = bytearray()
-        self._writing = False
-        self._tun_paused = False
-        self._timer: asyncio.TimerHandle | None = None
-        self._deadline: float | None = None
+        self._tun_reader = PausableReader(self._loop, tun.fileno(), self._tun_readable)
+        self._writer = SerialWriter(serial_fd, self._write_failed, self._tun_reader.pressure)
+        self._timer = OneTimer(self._loop, self._on_timer)
         self._down = asyncio.Event()
         self._finished = asyncio.Event()
         self._running = False
-        os.set_blocking(serial_fd, False)  # a blocking write would stop the whole loop
+        self.ipv6_elsewhere: Callable[[bytes], None] | None = None
+        """Takes the IPv6 packets the host writes to the TUN, when PPP does not carry
+        IPv6 (set and cleared at any time)."""
 
     # ------------------------------------------------------------------ control
     def start(self, initial: bytes = b"") -> None:
@@ -77,7 +78,7 @@ class DataPlane:
         CONNECT in the same read."""
         self._running = True
         self._loop.add_reader(self._serial, self._serial_readable)
-        self._loop.add_reader(self._tun.fileno(), self._tun_readable)
+        self._tun_reader.start()
         now = self._loop.time()
         self._apply(self.link.open(now))
         if initial:
@@ -111,13 +112,9 @@ class DataPlane:
             return
         self._running = False
         self._loop.remove_reader(self._serial)
-        self._loop.remove_reader(self._tun.fileno())
-        if self._writing:
-            self._loop.remove_writer(self._serial)
-            self._writing = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._tun_reader.stop()
+        self._writer.stop()
+        self._timer.cancel()
         self._down.set()
         self._finished.set()
 
@@ -141,7 +138,7 @@ class DataPlane:
         try:
             packets = self._tun.read_batch(TUN_BATCH)
         except OSError as exc:  # EBADFD: the interface was deleted under us
-            self._loop.remove_reader(self._tun.fileno())
+            self._tun_reader.stop()
             self.drops["tun_gone"] += 1
             self._apply(self.link.close(self._loop.time(), f"TUN: {exc.strerror}"))
             return
@@ -149,8 +146,12 @@ class DataPlane:
             return
         now = self._loop.time()
         link = self.link
+        elsewhere = self.ipv6_elsewhere
         frames = []
         for packet in packets:
+            if elsewhere is not None and packet[:1] and packet[0] >> 4 == 6:
+                elsewhere(packet)
+                continue
             for output in link.send_packet(packet, now):
                 if isinstance(output, WriteSerial):
                     frames.append(output.data)
@@ -159,8 +160,6 @@ class DataPlane:
         self._rearm()
 
     def _on_timer(self) -> None:
-        self._timer = None
-        self._deadline = None
         self._apply(self.link.handle_timer(self._loop.time()))
 
     def _line_lost(self, detail: str) -> None:
@@ -188,61 +187,15 @@ class DataPlane:
         self._rearm()
 
     def _rearm(self) -> None:
-        deadline = self.link.next_deadline() if self._running else None
-        if deadline == self._deadline:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._deadline = deadline
-        if deadline is not None:
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+        self._timer.arm(self.link.next_deadline() if self._running else None)
 
     def _write(self, data: bytes) -> None:
         if not self._running:
             return
         if self._tap:
             self._tap.sent(data)
-        if not self._backlog:
-            try:
-                written = os.write(self._serial, data)
-            except BlockingIOError:
-                written = 0
-            except OSError as exc:
-                self._write_failed(exc)
-                return
-            if written == len(data):
-                return
-            data = data[written:]
-        self._backlog += data
-        if not self._writing:
-            self._loop.add_writer(self._serial, self._flush)
-            self._writing = True
-        if len(self._backlog) > BACKLOG_HIGH and not self._tun_paused:
-            self._loop.remove_reader(self._tun.fileno())
-            self._tun_paused = True
-
-    def _flush(self) -> None:
-        try:
-            written = os.write(self._serial, self._backlog)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            self._write_failed(exc)
-            return
-        del self._backlog[:written]
-        if not self._backlog:
-            self._loop.remove_writer(self._serial)
-            self._writing = False
-        if self._tun_paused and len(self._backlog) < BACKLOG_LOW and self._running:
-            self._loop.add_reader(self._tun.fileno(), self._tun_readable)
-            self._tun_paused = False
+        self._writer.write(data)
 
     def _write_failed(self, exc: OSError) -> None:
-        # (EINTR never reaches here: os.write retries it, PEP 475.)
         self.drops["serial_write_failed"] += 1
-        self._backlog.clear()
-        if self._writing:
-            self._loop.remove_writer(self._serial)
-            self._writing = False
         self._line_lost(f"serial line: {exc.strerror}")

@@ -583,24 +583,27 @@ def _undo_address(change: AddressChange, netns: Netns | None) -> str:
     def delete(ipr: IPRoute) -> None:
         ipr.addr("del", **_address_args(change))
 
-    return _undo_on_link(change, delete, errno.EADDRNOTAVAIL, _address_text(change), netns)
+    # ENXIO: the interface has no IPv6 at all any more (an MTU under 1280 makes the kernel
+    # drop it, addresses included), so the address is gone with it.
+    gone = (errno.EADDRNOTAVAIL, errno.ENXIO)
+    return _undo_on_link(change, delete, gone, _address_text(change), netns)
 
 
 def _undo_route(change: RouteChange, netns: Netns | None) -> str:
     def delete(ipr: IPRoute) -> None:
         ipr.route("del", **_route_args(change))
 
-    return _undo_on_link(change, delete, errno.ESRCH, f"route {_route_text(change)}", netns)
+    return _undo_on_link(change, delete, (errno.ESRCH,), f"route {_route_text(change)}", netns)
 
 
 def _undo_on_link(
     change: AddressChange | RouteChange,
     delete: Callable[[IPRoute], None],
-    gone: int,
+    gone: tuple[int, ...],
     shown: str,
     netns: Netns | None,
 ) -> str:
-    """Run ``delete`` if the interface is still the one we changed; the error ``gone``
+    """Run ``delete`` if the interface is still the one we changed; the errors ``gone``
     (and a vanished interface) mean it is gone already."""
 
     def remove(ipr: IPRoute) -> bool:
@@ -609,7 +612,7 @@ def _undo_on_link(
         try:
             delete(ipr)
         except NetlinkError as exc:
-            if exc.code != gone:
+            if exc.code not in gone:
                 raise
             return False
         return True
@@ -784,6 +787,8 @@ class _Applied:
     ipv4: tuple[IPv4Address, IPv4Address | None] | None = None
     dns4: tuple[IPv4Address, ...] = ()
     link_local: tuple[bytes, bytes | None] | None = None
+    modem_ipv6: IPv6Address | None = None
+    """The modem's address, when its AT sockets carry IPv6."""
     dns6: tuple[IPv6Address, ...] = ()
     notices: set[str] = field(default_factory=set)
 
@@ -964,6 +969,28 @@ class HostConfig:
             )
             self._add_address(change)
             self._add_routes(6)
+            self._update_dns()
+
+    def apply_ipv6_address(self, address: IPv6Address, dns: Sequence[IPv6Address] = ()) -> None:
+        """IPv6 that the modem's own stack carries (AT sockets, issue 10): the context's
+        address (+CGPADDR) as a /128, a default route straight on the link (no router:
+        every packet to the TUN goes to the modem), the extra IPv6 routes and the
+        context's DNS servers (+CGCONTRDP). A new address replaces every IPv6 one."""
+        with self._mutex, self._transaction():
+            link = self._link()
+            if self._mtu < IPV6_MIN_MTU:
+                raise HostSetupError(
+                    f"IPv6 needs an MTU of at least {IPV6_MIN_MTU} (RFC 8200 5); "
+                    f"{self.settings.ifname} has {self._mtu}"
+                )
+            if self._applied.modem_ipv6 not in (None, address):
+                self._withdraw(lambda change: _version(change) == 6)
+            self._applied.modem_ipv6 = address
+            self._add_address(AddressChange(*link, str(address), None, 128))
+            if self.settings.default_route:
+                self._add_route(RouteChange(*link, _DEFAULT_ROUTES[6], None, self.settings.metric))
+            self._add_routes(6)
+            self._applied.dns6 = tuple(dns)
             self._update_dns()
 
     def apply_router_advertisement(self, ra: RouterAdvertisement) -> tuple[IPv6Address, ...]:

@@ -74,7 +74,10 @@ async def start_simulator(
     from .simulator.shell import Simulator
 
     assert settings.simulator is not None
-    simulator = Simulator(settings.simulator, out=io.StringIO(), err=io.StringIO())
+    # A second, AT-only port as USB modems have, for the AT sockets beside PPP. (The
+    # simulated modem sends its URCs there: with no PPP, the sockets use the one port.)
+    at_port = "" if settings.mode == "ppp" else None
+    simulator = Simulator(settings.simulator, at_port=at_port, out=io.StringIO(), err=io.StringIO())
     try:
         await simulator.start()
     except BaseException:
@@ -89,7 +92,7 @@ async def start_simulator(
         f"no --device: the built-in simulator plays a {settings.simulator.profile} modem "
         f"on {simulator.device}, {network}"
     )
-    return simulator, with_device(settings, simulator.device)
+    return simulator, with_device(settings, simulator.device, simulator.at_device)
 
 
 @contextlib.asynccontextmanager
@@ -106,7 +109,12 @@ async def _observers(settings: RunSettings, supervisor: Supervisor) -> AsyncIter
     if settings.at_port:
         at_port = SerialSettings(settings.at_port, baud=settings.serial.baud)
     host = settings.host
-    server = ControlServer(socket_path(host.ifname, host.state_dir), snapshot, at_port=at_port)
+    server = ControlServer(
+        socket_path(host.ifname, host.state_dir),
+        snapshot,
+        at_port=at_port,
+        at_port_busy=lambda: supervisor.at_port_in_use,
+    )
     serving = True
     try:
         await server.start()

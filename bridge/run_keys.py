@@ -344,10 +344,45 @@ KEYS = (
         "at_port",
         Text(),
         None,
-        "a second AT port of the modem, for pppbridge at while PPP holds --device",
+        "a second AT port of the modem, used while PPP holds --device: by pppbridge at, and "
+        "by the AT sockets carrying IPv6 (--ipv6)",
         MODEM,
         metavar="PATH",
         example="/dev/ttyUSB3",
+    ),
+    Key(
+        "mode",
+        Choice(("ppp", "at-socket")),
+        "ppp",
+        "ppp: dial, PPP carries the traffic; at-socket: never dial, the modem's own sockets "
+        "carry IPv6 UDP (and ping) and the TUN has IPv6 only ({default})",
+        MODEM,
+    ),
+    Key(
+        "ipv6",
+        Choice(("auto", "ppp", "at-socket")),
+        "auto",
+        "how IPv6 travels with --mode ppp: auto (PPP; the modem's AT sockets on --at-port "
+        "when PPP cannot carry it), ppp, or at-socket (always, on --at-port) ({default})",
+        MODEM,
+    ),
+    Key(
+        "at_line_limit",
+        Number(16, 65536, whole=True),
+        None,
+        "the longest AT command line the modem takes (Pycom firmware: 124); longer "
+        "payloads are cut or refused (default: the vendor's limit)",
+        MODEM,
+        metavar="N",
+        example=124,
+    ),
+    Key(
+        "at_socket_idle",
+        Number(1, 86400),
+        60,
+        "close a modem socket unused for SECONDS ({default})",
+        MODEM,
+        metavar="SECONDS",
     ),
     Key(
         "registration_timeout",
@@ -489,6 +524,29 @@ KEYS = (
         SIMULATOR,
     ),
     Key("sim_messy", Flag(), False, "the simulator behaves like messy field logs", SIMULATOR),
+    Key(
+        "sim_reject_ipv6cp",
+        Flag(),
+        False,
+        "the simulator's PPP carries no IPv6 (IPV6CP Protocol-Rejected, as many NB-IoT modems)",
+        SIMULATOR,
+    ),
+    Key(
+        "sim_ipv6_only",
+        Flag(),
+        False,
+        "the simulated network grants IPv6 only (an IPv6-only NB-IoT network)",
+        SIMULATOR,
+    ),
+    Key(
+        "sim_at_line_limit",
+        Number(8, 65536, whole=True),
+        None,
+        "the simulated modem keeps N characters of a command line (Pycom firmware: 124)",
+        SIMULATOR,
+        metavar="N",
+        example=124,
+    ),
     Key(
         "metrics",
         Text(),

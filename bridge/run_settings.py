@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from netstack.errors import UsageError
 from netstack.secret import Secret
 
 from .config import values_from
@@ -94,6 +95,8 @@ class RunSettings:
     down_script: str | None = None
     try_target: str | None = None
     """An address to suggest pinging once the link is up."""
+    try_target_ipv6: str | None = None
+    """The same, through the modem's AT sockets (``ping -6``)."""
     verbose: int = 0
     pcap: str | None = None
     """Write the PPP frames to this capture file (``bridge.capture``), rotated."""
@@ -106,18 +109,50 @@ class RunSettings:
     metrics: str | None = None
     """Write the counters to this file in Prometheus text format."""
     metrics_interval: float = 15.0
+    mode: str = "ppp"
+    """``ppp``: dial and run PPP; ``at-socket``: attach only, the modem's own sockets carry
+    IPv6 UDP (``bridge.atsocket_plane``); the TUN then has IPv6 only."""
+    ipv6_path: str = "auto"
+    """With ``ppp``: how IPv6 travels. ``auto``: PPP, and the AT sockets (on ``at_port``)
+    when PPP reports IPv6 unavailable; ``ppp``: PPP only; ``at-socket``: the AT sockets
+    always (IPV6CP is not even tried)."""
+    at_line_limit: int | None = None
+    """The longest AT command line the modem takes; None: the vendor's own limit."""
+    at_socket_idle: float = 60.0
+    """Seconds an unused modem socket stays open."""
     ipv4: bool = field(init=False, default=True)
     ipv6: bool = field(init=False, default=True)
 
     def __post_init__(self) -> None:
         pdp = self.modem.pdp.value
-        object.__setattr__(self, "ipv4", pdp in ("ip", "ipv4v6"))
+        object.__setattr__(self, "ipv4", pdp in ("ip", "ipv4v6") and self.mode == "ppp")
         object.__setattr__(self, "ipv6", pdp in ("ipv6", "ipv4v6"))
+        if self.mode == "at-socket" and not self.ipv6:
+            raise UsageError(
+                "--mode at-socket carries IPv6 only: it needs --pdp ipv6 or ipv4v6, not ip"
+            )
+        no_port = not self.at_port and self.simulator is None  # the simulator has one
+        if self.mode == "ppp" and self.ipv6_path == "at-socket" and no_port:
+            raise UsageError(
+                "--ipv6 at-socket needs --at-port (a second AT port of the modem: PPP holds "
+                "--device); or use --mode at-socket, with no PPP at all"
+            )
+
+    @property
+    def ppp_ipv6(self) -> bool:
+        """Whether PPP negotiates IPv6 (IPV6CP)."""
+        return self.ipv6 and self.mode == "ppp" and self.ipv6_path != "at-socket"
+
+    @property
+    def at_socket_fallback(self) -> bool:
+        """Whether the AT sockets take IPv6 over when PPP reports it unavailable."""
+        return self.ipv6 and self.ipv6_path == "auto" and bool(self.at_port)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``run``'s switches, from ``KEYS``. None of them has a default here: a switch not
-    given is None, so that a value from the file stands (``bridge.config.values_from``)."""
+def add_arguments(parser: argparse.ArgumentParser, groups: Sequence[str] | None = None) -> None:
+    """``run``'s switches, from ``KEYS`` (only those of ``groups``, when given: ``probe``
+    takes the modem's). None of them has a default here: a switch not given is None, so
+    that a value from the file stands (``bridge.config.values_from``)."""
     parser.description = DESCRIPTION
     parser.epilog = EXIT_STATUS_HELP
     parser.add_argument(
@@ -126,14 +161,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="take settings from FILE (TOML, the keys of pppbridge config --example); "
         "switches given here win over it",
     )
-    groups: dict[str, Any] = {}
+    made: dict[str, Any] = {}
     for key in KEYS:
-        if not key.option_strings:
-            continue  # a key of the file only
-        if key.group not in groups:
-            groups[key.group] = parser.add_argument_group(key.group)
+        if not key.option_strings or (groups is not None and key.group not in groups):
+            continue  # a key of the file only, or of another command
+        if key.group not in made:
+            made[key.group] = parser.add_argument_group(key.group)
         options = {"metavar": key.metavar} if key.metavar else {}
-        groups[key.group].add_argument(
+        made[key.group].add_argument(
             *key.option_strings,
             dest=key.name,
             default=None,
@@ -160,6 +195,7 @@ def settings_from_values(values: Mapping[str, Given]) -> RunSettings:
         auth=value.get("auth"),
         profile=value.get("profile"),
         registration_timeout=value["registration_timeout"],
+        dial=value["mode"] == "ppp",
     )
     routes = list(value["route"])
     if simulated:  # the simulated network, and nothing of this host's own routing
@@ -181,7 +217,13 @@ def settings_from_values(values: Mapping[str, Given]) -> RunSettings:
     )
     simulator = None
     if simulated:
-        simulator = SimSettings(profile=value["sim_profile"], messy=value["sim_messy"])
+        simulator = SimSettings(
+            profile=value["sim_profile"],
+            messy=value["sim_messy"],
+            reject_ipv6cp=value["sim_reject_ipv6cp"],
+            ipv6_only=value["sim_ipv6_only"],
+            at_line_limit=value.get("sim_at_line_limit"),
+        )
     return RunSettings(
         modem=modem,
         serial=serial,
@@ -194,6 +236,7 @@ def settings_from_values(values: Mapping[str, Given]) -> RunSettings:
         up_script=value.get("up_script"),
         down_script=value.get("down_script"),
         try_target=str(DEFAULT_PLAN.echo_ipv4) if simulated else None,
+        try_target_ipv6=str(DEFAULT_PLAN.echo_ipv6) if simulated else None,
         verbose=value["verbose"],
         pcap=value.get("pcap"),
         pcap_size=value["pcap_size"],
@@ -201,6 +244,10 @@ def settings_from_values(values: Mapping[str, Given]) -> RunSettings:
         at_port=value.get("at_port"),
         metrics=value.get("metrics"),
         metrics_interval=value["metrics_interval"],
+        mode=value["mode"],
+        ipv6_path=value["ipv6"],
+        at_line_limit=value.get("at_line_limit"),
+        at_socket_idle=value["at_socket_idle"],
     )
 
 
@@ -210,6 +257,8 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
     return settings_from_values(values_from(args, environ))
 
 
-def with_device(settings: RunSettings, device: str) -> RunSettings:
-    """The settings with the simulator's pty as the device, once it runs."""
-    return replace(settings, serial=replace(settings.serial, device=device))
+def with_device(settings: RunSettings, device: str, at_port: str | None = None) -> RunSettings:
+    """The settings with the simulator's pty as the device (and its second pty as the AT
+    port), once it runs."""
+    serial = replace(settings.serial, device=device)
+    return replace(settings, serial=serial, at_port=at_port or settings.at_port)

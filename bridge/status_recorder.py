@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
-from ipaddress import IPv6Address
+from dataclasses import asdict, replace
+from ipaddress import IPv4Address, IPv6Address
 
+from netstack.atsocket_events import AtSocketStatistics
 from netstack.events import LcpUp, LinkDown, LinkRenegotiating, LinkUp, Output
 from netstack.link import LinkStatistics
 
@@ -51,6 +52,33 @@ def counters_of(statistics: LinkStatistics, plane_drops: Mapping[str, int]) -> C
         drops={k: v for k, v in statistics.drops.items() if v},
     )
     return own.plus(Counters(drops={k: v for k, v in plane_drops.items() if v}))
+
+
+def at_socket_counters(statistics: AtSocketStatistics, plane_drops: Mapping[str, int]) -> Counters:
+    """The AT-socket plane's counters (``AtSocketBridge.statistics()``): its packets as
+    the call's packets, its payload bytes as bytes, every refusal and drop by reason."""
+    counts = asdict(statistics)
+    traffic = {
+        "packets_from_tun",
+        "packets_to_tun",
+        "datagrams_sent",
+        "bytes_sent",
+        "datagrams_received",
+        "bytes_received",
+        "sockets_opened",
+        "rings",
+        "echo_requests",
+        "echo_replies",
+    }
+    drops = {f"at_socket_{k}": v for k, v in counts.items() if v and k not in traffic}
+    drops.update({k: v for k, v in plane_drops.items() if v})
+    return Counters(
+        bytes_in=statistics.bytes_received,
+        bytes_out=statistics.bytes_sent,
+        packets_in=statistics.packets_to_tun,
+        packets_out=statistics.packets_from_tun,
+        drops=drops,
+    )
 
 
 class StatusRecorder:
@@ -157,6 +185,15 @@ class StatusRecorder:
             self._network = NetworkStatus(self.instance)
             self._link_since = None
             self.phase(Phase.LINK_DOWN, now)
+
+    def at_sockets_up(
+        self, address: IPv6Address, dns: Iterable[IPv4Address | IPv6Address], mtu: int, now: float
+    ) -> None:
+        """IPv6 through the modem's AT sockets (``--mode at-socket``) is configured."""
+        self._network = replace(self._network, mtu=mtu, ipv6_global=(address,), dns=tuple(dns))
+        if self._link_since is None:
+            self._link_since = now
+        self.phase(Phase.UP, now)
 
     def ipv6_globals(self, addresses: Iterable[IPv6Address]) -> None:
         """The global addresses the host has now (``HostConfig.ipv6_globals``)."""

@@ -4,6 +4,9 @@
            before the modem is touched)
     loop:  open the serial port (wait for it to appear) -> bring-up (AT, until CONNECT)
            -> PPP on the data plane, host configured as each layer comes up
+           (``--mode at-socket``: bring-up until the context is active, never dialled ->
+           the modem's own sockets carry IPv6 on the AT-socket plane; ``--at-port``: the
+           same beside PPP, for IPv6 that PPP cannot carry)
            -> link down: host configuration withdrawn, modem hung up
            -> stop, or wait (exponential backoff with jitter) and dial again
     end:   LCP Terminate, hang up, everything restored
@@ -25,10 +28,11 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import IPv6Address
 from typing import TypeVar
 
+from netstack.atsocket import AtSocketBridge
 from netstack.config import LinkConfig
 from netstack.events import (
     Authenticated,
@@ -48,6 +52,9 @@ from netstack.ra import (
     parse_router_advertisement,
 )
 
+from . import atsocket_session
+from .at_pump import pump
+from .atsocket_plane import AtSocketPlane
 from .capabilities import CAP_NET_ADMIN, CAP_SYS_ADMIN, keep_only
 from .capture import FrameTap, SerialTap
 from .data_plane import DataPlane
@@ -55,6 +62,7 @@ from .device_watch import wait_for_device
 from .errors import DeviceError, HostSetupError
 from .hooks import HookContext, run_hook
 from .modem import (
+    Attached,
     BringUpFailed,
     Dialled,
     FailureKind,
@@ -63,6 +71,7 @@ from .modem import (
     SignalQuality,
     SimReady,
 )
+from .modem.context_read import ContextRead
 from .modem.events import Report
 from .modem_session import BringUpError, bring_up, bring_up_limit, hang_up, reset_modem
 from .netconfig import HostConfig
@@ -70,7 +79,7 @@ from .run_exit import RunEnded, RunExit
 from .run_settings import RunSettings
 from .serial_port import SerialPort, check_device
 from .status import Phase
-from .status_recorder import StatusRecorder, counters_of
+from .status_recorder import StatusRecorder, at_socket_counters, counters_of
 from .tun import TunDevice
 from .waiting import first_of
 
@@ -123,6 +132,8 @@ class _Session:
     solicitations: int = 0
     """Router Solicitations sent (RFC 4861 6.3.7: at most MAX_RTR_SOLICITATIONS)."""
     rs_timer: asyncio.TimerHandle | None = None
+    at_side: asyncio.Task[None] | None = None
+    """IPv6 through the modem's AT sockets on ``--at-port``, beside PPP."""
 
 
 class Supervisor:
@@ -168,6 +179,8 @@ class Supervisor:
         self.session_mtu = 1500
         """The peer's MRU in the current call: what the TUN's MTU is set to."""
         self._last_ra: tuple[RouterAdvertisement, float] | None = None
+        self._profile = "generic"
+        """The modem's profile, as the last bring-up found it (its AT socket commands)."""
 
     # ------------------------------------------------------------------ the loop
     async def run(self) -> None:
@@ -230,6 +243,11 @@ class Supervisor:
                 return  # stopped during the bring-up: nothing dialled, nothing to hang up
             self._silent_bring_ups = 0
             started = self._loop.time()
+            if isinstance(dialled, Attached):  # --mode at-socket: nothing to hang up
+                down = await self._carry_at_sockets(port, dialled)
+                await self._after_call()
+                self._link_ended(down, self._loop.time() - started)
+                return
             down = await self._carry(port, dialled)
             lasted = self._loop.time() - started
             await self._after_call()
@@ -291,11 +309,17 @@ class Supervisor:
         self._plane = plane
         plane.start(dialled.trailing)
         session = self._session
+        if self.settings.at_port and self.settings.ipv6 and self.settings.ipv6_path == "at-socket":
+            self._start_at_side(session, plane)
         try:
             await first_of(self.stopping.wait(), plane.wait_down())
+            if session.at_side is not None:
+                await self._stop_at_side(session.at_side)
             if not plane.is_down:
                 await self._terminate(plane)
         finally:
+            if session.at_side is not None and not session.at_side.done():
+                session.at_side.cancel()
             plane.stop()
             self._plane = None
             self.status.call_ended()
@@ -304,6 +328,156 @@ class Supervisor:
                 if timer is not None:
                     timer.cancel()
         return session.down or LinkDown(DownReason.LOCAL_CLOSE, "stopped")
+
+    # ------------------------------------------- IPv6 on the AT port, beside PPP
+    @property
+    def at_port_in_use(self) -> bool:
+        """Whether the AT sockets hold ``--at-port`` now (``pppbridge at`` waits)."""
+        session = self._session
+        return session is not None and session.at_side is not None and not session.at_side.done()
+
+    def _start_at_side(self, session: _Session, plane: DataPlane) -> None:
+        if session.at_side is None and not session.ended:
+            session.at_side = self._loop.create_task(self._ipv6_on_at_port(session, plane))
+
+    async def _stop_at_side(self, task: asyncio.Task[None]) -> None:
+        """End the AT side: its sockets closed (bounded), its port let go."""
+        if not task.done():
+            task.cancel()
+            await first_of(asyncio.shield(task), self.hurry.wait(), timeout=TERMINATE_WAIT + 1)
+
+    async def _ipv6_on_at_port(self, session: _Session, plane: DataPlane) -> None:
+        """Read the context's IPv6 address on ``--at-port``, configure it, and carry the
+        host's IPv6 there until the call ends; a failure costs IPv6 only, never the call."""
+        at_port = self.settings.at_port
+        assert at_port is not None and self._tun is not None
+        try:
+            port = SerialPort.open(replace(self.settings.serial, device=at_port))
+        except DeviceError as exc:
+            self._no_at_ipv6(session, str(exc))
+            return
+        at_plane: AtSocketPlane | None = None
+        try:
+            context = await self._read_context(port)
+            if isinstance(context, str):
+                self._no_at_ipv6(session, context)
+                return
+            address, dns = context
+            try:
+                bridge = atsocket_session.make_bridge(self._profile, self.settings, address)
+                self.host.apply_ipv6_address(address, dns)
+            except (atsocket_session.NoAtSockets, HostSetupError) as exc:
+                self._no_at_ipv6(session, str(exc))
+                return
+            at_plane = AtSocketPlane(bridge, port.fileno(), self._tun, read_tun=False)
+            at_plane.start()
+            plane.ipv6_elsewhere = at_plane.from_tun
+            self.status.ipv6_globals(self.host.ipv6_globals)
+            shown = " ".join(str(a) for a in dns) or "none"
+            self.say(
+                f"IPv6 up through the modem's AT sockets on {at_port} ({bridge.vendor.name}): "
+                f"{address}, DNS {shown}; UDP and ping only"
+            )
+            session.ipv6_settled = True
+            self._maybe_ready(session)
+            await at_plane.wait_lost()
+            self.say(f"IPv6 through the AT sockets ended: {at_plane.lost_reason}")
+        except asyncio.CancelledError:
+            if at_plane is not None and not self.hurry.is_set():
+                await at_plane.close(TERMINATE_WAIT)
+            raise
+        finally:
+            plane.ipv6_elsewhere = None
+            if at_plane is not None:
+                at_plane.stop()
+            port.close()
+
+    async def _read_context(self, port: SerialPort) -> tuple[IPv6Address, list[IPv6Address]] | str:
+        """The context's IPv6 address and DNS servers, read on ``port``; or why not."""
+        modem = replace(self.settings.modem, profile=self._profile)
+        machine = ContextRead(modem)
+        try:
+            result = await pump(
+                port.fileno(),
+                machine,
+                lambda output: isinstance(output, (Attached, BringUpFailed)),
+                bring_up_limit(modem),
+            )
+        except (OSError, TimeoutError) as exc:
+            return f"the AT port did not answer: {exc}"
+        if isinstance(result, BringUpFailed):
+            return str(result)
+        assert isinstance(result, Attached)
+        if result.ipv6 is None:
+            return "the context has no IPv6 address (+CGPADDR)"
+        return result.ipv6, [a for a in result.dns if isinstance(a, IPv6Address)]
+
+    def _no_at_ipv6(self, session: _Session, why: str) -> None:
+        self.say(f"no IPv6 through the AT sockets: {why}")
+        session.ipv6_settled = True
+        self._maybe_ready(session)
+
+    # ---------------------------------------------------- --mode at-socket
+    async def _carry_at_sockets(self, port: SerialPort, attached: Attached) -> LinkDown:
+        """``--mode at-socket``: no PPP; the modem's own sockets carry the host's IPv6 UDP
+        until the line fails, the network ends the context, or a stop."""
+        assert self._tun is not None
+        session = self._session = _Session(self._loop.time())
+        address = attached.ipv6
+        if address is None:
+            return LinkDown(DownReason.NO_NETWORK_PROTOCOLS, "the context has no IPv6 address")
+        bridge = self._at_socket_bridge(address)
+        mtu = atsocket_session.tun_mtu(bridge)
+        dns = [a for a in attached.dns if isinstance(a, IPv6Address)]
+        ended: list[str] = []
+        context_gone = asyncio.Event()
+
+        def on_urc(line: str) -> None:
+            why = atsocket_session.context_ended(line, self.settings.modem.cid)
+            if why is not None and not ended:
+                ended.append(why)
+                context_gone.set()
+
+        plane = AtSocketPlane(bridge, port.fileno(), self._tun, read_tun=True, on_urc=on_urc)
+        self.status.carrying(lambda: at_socket_counters(bridge.statistics(), plane.drops))
+        try:
+            if not self._configure(lambda: self._apply_at_socket_ipv6(mtu, address, dns)):
+                return LinkDown(DownReason.LOCAL_CLOSE, "the host cannot be configured")
+            now = self._loop.time()
+            self.status.at_sockets_up(address, dns, mtu, now)
+            shown = " ".join(str(a) for a in dns) or "none"
+            self.say(
+                f"IPv6 up through the modem's AT sockets ({bridge.vendor.name}): {address}, "
+                f"DNS {shown}, MTU {mtu}; UDP and ping only"
+            )
+            plane.start()
+            self._say_ready(session, self.settings.try_target_ipv6, "ping -6")
+            await first_of(self.stopping.wait(), plane.wait_lost(), context_gone.wait())
+            if self.stopping.is_set() and not plane.lost_reason:
+                self.status.phase(Phase.STOPPING, self._loop.time())
+                await first_of(self.hurry.wait(), plane.close(TERMINATE_WAIT))
+        finally:
+            plane.stop()
+            self.status.call_ended()
+            session.ended = True
+            self.ready.clear()
+        if ended:
+            return LinkDown(DownReason.CARRIER_LOST, ended[0])
+        if plane.lost_reason:
+            return LinkDown(DownReason.CARRIER_LOST, plane.lost_reason)
+        return LinkDown(DownReason.LOCAL_CLOSE, "stopped")
+
+    def _at_socket_bridge(self, address: IPv6Address) -> AtSocketBridge:
+        try:
+            return atsocket_session.make_bridge(self._profile, self.settings, address)
+        except atsocket_session.NoAtSockets as exc:
+            raise RunEnded(RunExit.USAGE, str(exc)) from None
+
+    def _apply_at_socket_ipv6(
+        self, mtu: int, address: IPv6Address, dns: Sequence[IPv6Address]
+    ) -> None:
+        self.host.open_tun(mtu)
+        self.host.apply_ipv6_address(address, dns)
 
     async def _terminate(self, plane: DataPlane) -> None:
         """LCP Terminate-Request, and its Ack awaited a little (a second signal skips it)."""
@@ -319,7 +493,7 @@ class Supervisor:
             echo_interval=s.echo_interval,
             echo_failures=s.echo_failures,
             ipv4=s.ipv4,
-            ipv6=s.ipv6,
+            ipv6=s.ppp_ipv6,
         )
 
     def _on_event(self, event: Output) -> None:
@@ -343,6 +517,10 @@ class Supervisor:
             self._link_up(event.info, session)
         elif isinstance(event, Ipv6Unavailable):
             self.say(f"no IPv6 on this link: {event.detail}")
+            if self.settings.at_socket_fallback and self._plane is not None:
+                self.say(f"IPv6 through the modem's AT sockets instead, on {self.settings.at_port}")
+                self._start_at_side(session, self._plane)
+                return
             session.ipv6_settled = True
             self._maybe_ready(session)
         elif isinstance(event, LinkRenegotiating):
@@ -435,14 +613,18 @@ class Supervisor:
             if session.ready_timer is None:
                 session.ready_timer = self._loop.call_later(IPV6_PATIENCE, self._ipv6_slow, session)
             return
-        session.ready_said = True
-        self.ready.set()
         if session.ready_timer is not None:
             session.ready_timer.cancel()
         target = self.settings.try_target or (str(info.peer_ipv4) if info.peer_ipv4 else None)
+        self._say_ready(session, target, "ping")
+
+    def _say_ready(self, session: _Session, target: str | None, ping: str) -> None:
+        """ "ready", with what to try; the up script starts."""
+        session.ready_said = True
+        self.ready.set()
         netns = self.settings.host.netns
         where = f"ip netns exec {netns} " if netns and "/" not in netns else ""
-        hint = f": try {where}ping -I {self.settings.host.ifname} {target}" if target else ""
+        hint = f": try {where}{ping} -I {self.settings.host.ifname} {target}" if target else ""
         self.say(f"ready{hint}")
         if self.settings.up_script:
             session.up_hook = self._loop.create_task(self._hook(self.settings.up_script))
@@ -478,6 +660,7 @@ class Supervisor:
             extra += [report.edition] if report.edition else []
             detail = f" ({', '.join(extra)})" if extra else ""
             name = " ".join(parts) or "a modem"
+            self._profile = report.profile
             self.say(f"modem found: {name}{detail}, profile {report.profile}")
         elif isinstance(report, SimReady):
             iccid = f", ICCID {report.iccid}" if report.iccid else ""
@@ -494,6 +677,8 @@ class Supervisor:
         elif isinstance(report, Dialled):
             text = f" {report.connect_text}" if report.connect_text else ""
             self.say(f"dialled {report.command}: CONNECT{text} after {report.elapsed:.1f} s")
+        elif isinstance(report, Attached):
+            self.say(f"context active after {report.elapsed:.1f} s, not dialled (--mode at-socket)")
 
     def _bring_up_failed(self, exc: BringUpError, port: SerialPort) -> None:
         failure: BringUpFailed = exc.failure

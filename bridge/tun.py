@@ -34,7 +34,7 @@ import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from bridge.errors import HostSetupError
 from bridge.netns import CALL_TIMEOUT, Netns, run_in_thread, run_inside
@@ -83,6 +83,16 @@ class LinkState:
     addr_gen_mode: int | None
     """IPv6 link-local address generation mode (``IFLA_INET6_ADDR_GEN_MODE``), or None
     when the link has no IPv6."""
+
+
+class PacketDevice(Protocol):
+    """What the data planes need of a TUN (``bridge.packet_pair`` has it too)."""
+
+    def fileno(self) -> int: ...
+
+    def read_batch(self, max_packets: int) -> list[bytes]: ...
+
+    def write(self, packet: bytes) -> bool: ...
 
 
 class TunDevice:

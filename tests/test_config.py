@@ -367,7 +367,7 @@ def test_secrets_are_in_no_repr(tmp_path: Path) -> None:
 
 # --- the example -----------------------------------------------------------------------------
 
-EXAMPLE_LINE = re.compile(r"^#([a-z_]+) = (.*)$", re.MULTILINE)
+EXAMPLE_LINE = re.compile(r"^#([a-z0-9_]+) = (.*)$", re.MULTILINE)
 
 
 def test_every_switch_of_run_is_a_key_of_the_example() -> None:

@@ -15,7 +15,8 @@ import tty
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bridge.data_plane import BACKLOG_HIGH, DataPlane
+from bridge.data_plane import DataPlane
+from bridge.serial_writer import BACKLOG_HIGH
 from bridge.simulator.hosts import LocalResponder
 from bridge.simulator.plan import DEFAULT_PLAN
 from bridge.tun import TunDevice, netlink

@@ -397,6 +397,35 @@ def test_ipv6_needs_an_mtu_of_1280(namespace: Namespace, settings: HostSettings)
     namespace.run(scenario)
 
 
+@needs_root
+def test_the_modems_ipv6_address_for_its_at_sockets(
+    namespace: Namespace, settings: HostSettings
+) -> None:
+    """--mode at-socket: the context's address as a /128, a default route straight on the
+    link, the extra IPv6 routes and the context's DNS server; a new address replaces it;
+    all of it goes with the teardown."""
+    modem = IPv6Address("2001:db8:2::2")
+
+    def scenario() -> None:
+        with HostConfig(settings) as host:
+            host.open_tun(1500)
+            host.apply_ipv6_address(modem, [IPv6Address("2001:db8:1::53")])
+            assert addresses() == {(str(modem), None, 128)}
+            assert routes() == {("::/0", None, 700), ("2001:db8:5::/48", None, 700)}
+            assert host.ipv6_globals == (modem,)
+            host.apply_ipv6_address(modem, [IPv6Address("2001:db8:1::53")])  # a repeat
+            assert addresses() == {(str(modem), None, 128)}
+            host.apply_ipv6_address(IPv6Address("2001:db8:2::3"))
+            assert addresses() == {("2001:db8:2::3", None, 128)}
+            host.open_tun(1279)
+            with pytest.raises(HostSetupError, match="IPv6 needs an MTU of at least 1280"):
+                host.apply_ipv6_address(modem)
+        assert not link_exists()
+
+    namespace.run(scenario)
+    assert settings.resolv_conf.read_bytes() == ORIGINAL
+
+
 # A child that enters the namespace, warms pyroute2 up (after dropping root, the
 # interpreter's own files may be out of reach), becomes the TUN's owner and runs the bridge.
 UNPRIVILEGED = """

@@ -1,0 +1,213 @@
+"""The AT-socket plane: IPv6 UDP between the TUN and the modem's own sockets (issue 10).
+
+The thin shell around two pure machines, on one AT line in command mode:
+``netstack.at.AtChannel`` (bytes <-> AT events) and ``netstack.atsocket.AtSocketBridge``
+(IPv6 packets and AT events <-> AT commands, payloads and packets for the host). One
+pump, as everywhere in the bridge: input -> outputs -> re-arm the one timer.
+
+- Line readable: the channel's events go to the bridge, its outputs are carried out:
+  ``SendAt`` becomes a command line (``AtChannel.send``), ``SendPayload`` the payload
+  after the modem's prompt, ``ToTun`` a packet written to the TUN.
+- Packets from the host: with ``read_tun`` the plane reads the TUN itself (``--mode
+  at-socket``: no PPP, the TUN carries IPv6 only); otherwise the PPP data plane hands
+  it the IPv6 packets (``from_tun``) and keeps IPv4 for PPP.
+- URCs that are not the sockets' (registration, ``+CGEV``) go to ``on_urc`` too: the
+  supervisor watches them for the context's end.
+
+Nothing sleeps; ``wait_lost`` waits for the line to fail or close, ``close`` for the
+sockets' closing commands (bounded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable
+
+from netstack.at import STANDARD_URCS, AtChannel, AtEvent, Connected, Urc
+from netstack.atsocket import AtSocketBridge
+from netstack.atsocket_events import AtSocketOutput, SendAt, SendPayload, ToTun
+
+from .loop_parts import OneTimer, PausableReader
+from .serial_writer import SerialWriter
+from .tun import PacketDevice
+
+log = logging.getLogger("pppbridge.atsocket")
+READ_SIZE = 65536
+TUN_BATCH = 64
+
+
+class AtSocketPlane:
+    """Moves IPv6 UDP between a TUN and an AT line through ``bridge``."""
+
+    def __init__(
+        self,
+        bridge: AtSocketBridge,
+        at_fd: int,
+        tun: PacketDevice,
+        *,
+        read_tun: bool,
+        on_urc: Callable[[str], None] = lambda line: None,
+    ) -> None:
+        self.bridge = bridge
+        self.drops: Counter[str] = Counter()
+        self._fd = at_fd
+        self._tun = tun
+        self._read_tun = read_tun
+        self._on_urc = on_urc
+        self._channel = AtChannel(STANDARD_URCS + bridge.vendor.urc_prefixes)
+        self._loop = asyncio.get_running_loop()
+        self._tun_reader = PausableReader(self._loop, tun.fileno(), self._tun_readable)
+        pressure = self._tun_reader.pressure if read_tun else (lambda paused: None)
+        self._writer = SerialWriter(at_fd, self._write_failed, pressure)
+        self._timer = OneTimer(self._loop, self._on_timer)
+        self._lost = asyncio.Event()
+        self.lost_reason: str | None = None
+        self._running = False
+        self._progress: asyncio.Future[None] | None = None
+        self.bytes_read = 0
+        self.bytes_written = 0
+        """What crossed the AT line each way (the line time of the work: its bytes)."""
+
+    # ------------------------------------------------------------------ control
+    def start(self, initial: bytes = b"") -> None:
+        """Start reading the line (and the TUN with ``read_tun``); ``initial``: bytes
+        already read from the line."""
+        self._running = True
+        self._loop.add_reader(self._fd, self._line_readable)
+        if self._read_tun:
+            self._tun_reader.start()
+        if initial:
+            self._received(initial)
+        self._rearm()
+
+    def from_tun(self, packet: bytes) -> None:
+        """An IPv6 packet the host wrote to the TUN (from the PPP data plane)."""
+        if self._running:
+            self._apply(self.bridge.from_tun(packet, self._loop.time()))
+
+    async def wait_lost(self) -> None:
+        await self._lost.wait()
+
+    async def close(self, timeout: float) -> None:
+        """Close every modem socket, waiting at most ``timeout`` for the modem."""
+        if not self._running or self._lost.is_set():
+            return
+        self._apply(self.bridge.close_all(self._loop.time()))
+        try:
+            async with asyncio.timeout(timeout):
+                while self.bridge.sockets() and not self._lost.is_set():
+                    self._progress = self._loop.create_future()
+                    await self._progress
+        except TimeoutError:
+            log.info("the modem did not close its sockets within %.0f s", timeout)
+
+    def stop(self) -> None:
+        """Let go of the descriptors (their owners close them)."""
+        if not self._running:
+            return
+        self._running = False
+        self._loop.remove_reader(self._fd)
+        self._tun_reader.stop()
+        self._writer.stop()
+        self._timer.cancel()
+
+    # ------------------------------------------------------------------- inputs
+    def _line_readable(self) -> None:
+        try:
+            data = os.read(self._fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as exc:  # EIO: the device went away
+            self._line_lost(f"AT line: {exc.strerror}")
+            return
+        if not data:
+            self._line_lost("AT line closed")
+            return
+        self._received(data)
+
+    def _received(self, data: bytes) -> None:
+        self.bytes_read += len(data)
+        now = self._loop.time()
+        for event in self._channel.receive(data, now):
+            self._event(event, now)
+        self._rearm()
+
+    def _event(self, event: AtEvent, now: float) -> None:
+        if isinstance(event, Urc):
+            self._on_urc(event.line)
+        self._apply(self.bridge.at_event(event, now))
+        if isinstance(event, Connected):  # online, unasked: no more AT on this line
+            self._line_lost("the modem went online (CONNECT) on the AT line")
+
+    def _tun_readable(self) -> None:
+        try:
+            packets = self._tun.read_batch(TUN_BATCH)
+        except OSError as exc:  # EBADFD: the interface was deleted under us
+            self._tun_reader.stop()
+            self.drops["tun_gone"] += 1
+            self._line_lost(f"TUN: {exc.strerror}")
+            return
+        now = self._loop.time()
+        for packet in packets:
+            self._apply(self.bridge.from_tun(packet, now))
+
+    def _on_timer(self) -> None:
+        now = self._loop.time()
+        for event in self._channel.handle_timer(now):
+            self._event(event, now)
+        self._apply(self.bridge.handle_timer(now))
+
+    def _line_lost(self, why: str) -> None:
+        if self.lost_reason is None:
+            self.lost_reason = why
+        self._loop.remove_reader(self._fd)
+        self._lost.set()
+        self._wake()
+
+    # ------------------------------------------------------------------ outputs
+    def _apply(self, outputs: list[AtSocketOutput]) -> None:
+        now = self._loop.time()
+        for output in outputs:
+            if isinstance(output, ToTun):
+                if not self._tun.write(output.packet):
+                    self.drops["tun_refused"] += 1
+            elif isinstance(output, SendAt):
+                data = self._channel.send(
+                    output.command,
+                    now,
+                    output.timeout,
+                    response_prefix=output.response_prefix,
+                    expect_prompt=output.expect_prompt,
+                    extra_finals=dict(output.extra_finals),
+                )
+                log.debug("> %s", output.command[:80])
+                self._write(data)
+            elif isinstance(output, SendPayload):
+                if self._channel.pending != output.command:
+                    continue  # the modem ended the command with its prompt: nothing is due
+                self._channel.send_payload(output.data, now, output.timeout)
+                for piece in output.pieces():
+                    self._write(piece)
+        self._wake()
+        self._rearm()
+
+    def _write(self, data: bytes) -> None:
+        self.bytes_written += len(data)
+        self._writer.write(data)
+
+    def _wake(self) -> None:
+        if self._progress is not None and not self._progress.done():
+            self._progress.set_result(None)
+
+    def _rearm(self) -> None:
+        if not self._running:
+            return
+        times = [self._channel.next_deadline(), self.bridge.next_deadline()]
+        self._timer.arm(min((t for t in times if t is not None), default=None))
+
+    def _write_failed(self, exc: OSError) -> None:
+        self.drops["serial_write_failed"] += 1
+        self._line_lost(f"AT line: {exc.strerror}")
