@@ -13,6 +13,10 @@ pump, as everywhere in the bridge: input -> outputs -> re-arm the one timer.
   it the IPv6 packets (``from_tun``) and keeps IPv4 for PPP.
 - URCs that are not the sockets' (registration, ``+CGEV``) go to ``on_urc`` too: the
   supervisor watches them for the context's end.
+- ``shared``: the line is PPP's (``bridge.line_sharing``) and lent to AT now and then:
+  while it carries PPP the plane does not read it and keeps the bridge's commands
+  (``on_wanted`` says there are some); ``command_mode`` runs them once ``+++`` got its
+  OK, ``go_online`` sends ``ATO`` and hands back the line at ``CONNECT``.
 
 Nothing sleeps; ``wait_lost`` waits for the line to fail or close, ``close`` for the
 sockets' closing commands (bounded).
@@ -26,13 +30,14 @@ import os
 from collections import Counter
 from collections.abc import Callable
 
-from netstack.at import STANDARD_URCS, AtChannel, AtEvent, Connected, Urc
+from netstack.at import STANDARD_URCS, AtChannel, AtEvent, Connected, Prompt, Urc
 from netstack.atsocket import AtSocketBridge
 from netstack.atsocket_events import AtSocketOutput, SendAt, SendPayload, ToTun
 
 from .loop_parts import OneTimer, PausableReader
 from .serial_writer import SerialWriter
 from .tun import PacketDevice
+from .waiting import first_of
 
 log = logging.getLogger("pppbridge.atsocket")
 READ_SIZE = 65536
@@ -50,6 +55,8 @@ class AtSocketPlane:
         *,
         read_tun: bool,
         on_urc: Callable[[str], None] = lambda line: None,
+        shared: bool = False,
+        on_wanted: Callable[[], None] = lambda: None,
     ) -> None:
         self.bridge = bridge
         self.drops: Counter[str] = Counter()
@@ -67,6 +74,11 @@ class AtSocketPlane:
         self.lost_reason: str | None = None
         self._running = False
         self._progress: asyncio.Future[None] | None = None
+        self._online = shared
+        """The line carries PPP: commands wait in ``_waiting``."""
+        self._waiting: list[AtSocketOutput] = []
+        self._on_wanted = on_wanted
+        self._ato: asyncio.Future[bytes | None] | None = None
         self.bytes_read = 0
         self.bytes_written = 0
         """What crossed the AT line each way (the line time of the work: its bytes)."""
@@ -76,7 +88,8 @@ class AtSocketPlane:
         """Start reading the line (and the TUN with ``read_tun``); ``initial``: bytes
         already read from the line."""
         self._running = True
-        self._loop.add_reader(self._fd, self._line_readable)
+        if not self._online:
+            self._loop.add_reader(self._fd, self._line_readable)
         if self._read_tun:
             self._tun_reader.start()
         if initial:
@@ -88,8 +101,45 @@ class AtSocketPlane:
         if self._running:
             self._apply(self.bridge.from_tun(packet, self._loop.time()))
 
+    @property
+    def busy(self) -> bool:
+        """Work for the modem waits, is in hand, or has a result to come."""
+        return bool(self._waiting) or self.bridge.busy
+
+    def command_mode(self, initial: bytes = b"") -> None:
+        """The line is ours (``+++`` answered OK): read it, send what waited."""
+        if not self._running or not self._online:
+            return
+        now = self._loop.time()
+        if self._channel.online:
+            self._channel.resume_command_mode(now)
+        self._online = False
+        self._loop.add_reader(self._fd, self._line_readable)
+        waiting, self._waiting = self._waiting, []
+        self._apply(waiting)
+        if initial:
+            self._received(initial)
+
+    async def go_online(self, timeout: float) -> bytes | None:
+        """``ATO``: the bytes after its CONNECT (the start of PPP again), or None when the
+        modem did not go back online (NO CARRIER: the call is gone)."""
+        if not self._running or self._online or self._lost.is_set():
+            return None
+        self._ato = self._loop.create_future()
+        self._write(self._channel.send("ATO", self._loop.time(), timeout))
+        self._rearm()
+        await first_of(asyncio.shield(self._ato), self._lost.wait())
+        return self._ato.result() if self._ato.done() else None
+
     async def wait_lost(self) -> None:
         await self._lost.wait()
+
+    async def progress(self) -> None:
+        """Until the plane next acts (an event handled, an output carried out, the line
+        lost); the caller bounds the wait."""
+        if self._progress is None or self._progress.done():
+            self._progress = self._loop.create_future()
+        await asyncio.shield(self._progress)
 
     async def close(self, timeout: float) -> None:
         """Close every modem socket, waiting at most ``timeout`` for the modem."""
@@ -99,8 +149,7 @@ class AtSocketPlane:
         try:
             async with asyncio.timeout(timeout):
                 while self.bridge.sockets() and not self._lost.is_set():
-                    self._progress = self._loop.create_future()
-                    await self._progress
+                    await self.progress()
         except TimeoutError:
             log.info("the modem did not close its sockets within %.0f s", timeout)
 
@@ -136,11 +185,21 @@ class AtSocketPlane:
         self._rearm()
 
     def _event(self, event: AtEvent, now: float) -> None:
+        ato = self._ato
+        if ato is not None and not ato.done() and not isinstance(event, Urc | Prompt):
+            if event.command == "ATO":  # ours, not the bridge's
+                if isinstance(event, Connected):
+                    self._loop.remove_reader(self._fd)
+                    self._online = True
+                    ato.set_result(event.trailing)
+                else:
+                    ato.set_result(None)
+                return
         if isinstance(event, Urc):
             self._on_urc(event.line)
-        self._apply(self.bridge.at_event(event, now))
         if isinstance(event, Connected):  # online, unasked: no more AT on this line
             self._line_lost("the modem went online (CONNECT) on the AT line")
+        self._apply(self.bridge.at_event(event, now))
 
     def _tun_readable(self) -> None:
         try:
@@ -171,6 +230,12 @@ class AtSocketPlane:
     def _apply(self, outputs: list[AtSocketOutput]) -> None:
         now = self._loop.time()
         for output in outputs:
+            if self._lost.is_set() and not isinstance(output, ToTun):
+                continue  # no AT on a line that is gone (or carries data unasked)
+            if self._online and not isinstance(output, ToTun):
+                self._waiting.append(output)  # the line carries PPP: after the next +++
+                self._on_wanted()
+                continue
             if isinstance(output, ToTun):
                 if not self._tun.write(output.packet):
                     self.drops["tun_refused"] += 1
@@ -203,7 +268,8 @@ class AtSocketPlane:
             self._progress.set_result(None)
 
     def _rearm(self) -> None:
-        if not self._running:
+        if not self._running or self._lost.is_set():
+            self._timer.cancel()
             return
         times = [self._channel.next_deadline(), self.bridge.next_deadline()]
         self._timer.arm(min((t for t in times if t is not None), default=None))

@@ -30,6 +30,11 @@ class NoAtSockets(Exception):
     """The modem's profile has no AT socket commands we know."""
 
 
+def has_sockets(profile: str) -> bool:
+    """Whether we know ``profile``'s AT socket commands."""
+    return VENDOR_OF_PROFILE.get(profile, profile) in VENDORS
+
+
 def make_bridge(profile: str, settings: RunSettings, address: IPv6Address) -> AtSocketBridge:
     """The translation for ``profile``'s socket commands, from the modem's ``address``."""
     vendor = VENDORS.get(VENDOR_OF_PROFILE.get(profile, profile))

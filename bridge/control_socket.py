@@ -206,7 +206,8 @@ class ControlServer:
             return _failure(
                 "refused",
                 f"the AT port {self._at_port.device} carries IPv6 through the modem's AT "
-                "sockets now; run pppbridge info or at once the bridge has stopped",
+                "sockets now (PPP could not); pppbridge at can use it once the bridge has "
+                "stopped, or with --ipv6 ppp",
             )
         async with self._at_lock:
             try:

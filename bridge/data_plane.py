@@ -37,6 +37,8 @@ from .serial_writer import SerialWriter
 from .tun import PacketDevice
 
 READ_SIZE = 65536
+HELD_LIMIT = 64 * 1024
+"""Bytes of PPP kept while the line is lent to AT; beyond, frames are dropped."""
 TUN_BATCH = 64
 """Packets taken from the TUN per wake-up (fewer writes, fewer wake-ups under load)."""
 
@@ -52,6 +54,7 @@ class DataPlane:
         on_event: Callable[[Output], None],
         on_router_advertisement: Callable[[bytes], None] | None = None,
         tap: SerialTap | None = None,
+        baud: int | None = None,
     ) -> None:
         self.link = link
         self.drops: Counter[str] = Counter()
@@ -63,11 +66,15 @@ class DataPlane:
         """Sees every byte both ways (``--pcap``, ``-vv``); None costs nothing."""
         self._loop = asyncio.get_running_loop()
         self._tun_reader = PausableReader(self._loop, tun.fileno(), self._tun_readable)
-        self._writer = SerialWriter(serial_fd, self._write_failed, self._tun_reader.pressure)
+        self._writer = SerialWriter(
+            serial_fd, self._write_failed, self._tun_reader.pressure, baud=baud
+        )
         self._timer = OneTimer(self._loop, self._on_timer)
         self._down = asyncio.Event()
         self._finished = asyncio.Event()
         self._running = False
+        self._held: bytearray | None = None
+        """While the line is lent to AT (``hold``): what PPP writes meanwhile."""
         self.ipv6_elsewhere: Callable[[bytes], None] | None = None
         """Takes the IPv6 packets the host writes to the TUN, when PPP does not carry
         IPv6 (set and cleared at any time)."""
@@ -94,6 +101,43 @@ class DataPlane:
         """Start LCP's Terminate exchange; ``wait_down`` tells when it is over."""
         if self._running:
             self._apply(self.link.close(self._loop.time(), reason))
+
+    def hold(self) -> None:
+        """Lend the line to AT (``bridge.line_sharing``): stop reading it and keep what
+        PPP writes until ``release``; the TUN is still read (IPv6 goes to the AT side)."""
+        if self._running and self._held is None:
+            self._loop.remove_reader(self._serial)
+            self._held = bytearray()
+
+    async def drained(self) -> None:
+        """Until the line has taken what PPP wrote before ``hold``."""
+        await self._writer.drained()
+
+    @property
+    def quiet_at(self) -> float:
+        """Loop time from which the line is silent (what was written has left a UART at
+        the port's baud rate)."""
+        return self._writer.quiet_at
+
+    def release(self, initial: bytes = b"") -> None:
+        """The line carries PPP again (``CONNECT`` after ``ATO``): what was kept is
+        written, ``initial`` (read after CONNECT) goes to PPP."""
+        held, self._held = self._held, None
+        if not self._running or held is None:
+            return
+        self._loop.add_reader(self._serial, self._serial_readable)
+        self._write(bytes(held))
+        if initial:
+            if self._tap:
+                self._tap.received(initial)
+            self._apply(self.link.receive_bytes(initial, self._loop.time()))
+
+    def lost(self, detail: str) -> None:
+        """The line is gone (the modem no longer follows ``+++``/``ATO``): the link is
+        down (``LinkDown`` as for a lost carrier)."""
+        if self._running:
+            self._held = None
+            self._line_lost(detail)
 
     async def wait_down(self) -> None:
         await self._down.wait()
@@ -191,6 +235,12 @@ class DataPlane:
 
     def _write(self, data: bytes) -> None:
         if not self._running:
+            return
+        if self._held is not None:
+            if len(self._held) + len(data) > HELD_LIMIT:
+                self.drops["held_while_at"] += 1  # a frame lost, as on a full queue
+            else:
+                self._held += data
             return
         if self._tap:
             self._tap.sent(data)

@@ -993,6 +993,21 @@ class HostConfig:
             self._applied.dns6 = tuple(dns)
             self._update_dns()
 
+    def withdraw_ipv6_address(self) -> None:
+        """The modem's AT sockets no longer carry IPv6 (their port went, the modem stopped
+        following): its address, the IPv6 routes and DNS servers go, so that the host's
+        IPv6 does not vanish into a link that cannot carry it; IPv4 stays."""
+        with self._mutex:
+            if self._state is None or self._applied.modem_ipv6 is None:
+                return
+            with self._transaction():
+                self._withdraw(
+                    lambda change: not isinstance(change, _WITH_THE_LINK) and _version(change) == 6
+                )
+                self._applied.modem_ipv6 = None
+                self._applied.dns6 = ()
+                self._update_dns()
+
     def apply_router_advertisement(self, ra: RouterAdvertisement) -> tuple[IPv6Address, ...]:
         """Form or refresh the addresses the RA's prefixes give with our identifier (RFC
         4862 5.5.3), set the default route via the router (RFC 4861 6.3.4) and take its

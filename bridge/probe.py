@@ -41,12 +41,14 @@ from netstack.ra import build_router_solicitation, parse_router_advertisement, s
 from . import atsocket_session
 from .atsocket_plane import AtSocketPlane
 from .data_plane import DataPlane
+from .errors import DeviceError
+from .line_sharing import EscapeIgnored, LineLost, LineSharing
 from .modem import Attached, Dialled, ModemFound, ModemSettings, Registered
 from .modem.events import Report
 from .modem_session import BringUpError, bring_up, hang_up
 from .packet_pair import PacketPair
 from .probe_cli import ECHO_PORT
-from .run_settings import RunSettings
+from .run_settings import SHARED_GUARD, RunSettings
 from .serial_port import SerialPort
 from .waiting import first_of
 
@@ -97,7 +99,11 @@ async def probe(
         await _ppp_paths(port, settings, targets, count, rows, say)
         if settings.at_port:  # where the bridge runs its sockets (and the URCs may go)
             port.close()
-            port = SerialPort.open(replace(settings.serial, device=settings.at_port))
+            try:
+                port = SerialPort.open(replace(settings.serial, device=settings.at_port))
+            except DeviceError as exc:
+                rows[PATHS[2]].reason = f"--at-port: {exc}"
+                return [rows[name] for name in PATHS]
         await _at_socket_path(port, settings, targets, count, rows[PATHS[2]], say)
     finally:
         port.close()
@@ -154,6 +160,8 @@ class PppCall:
     dialled: Dialled
     attach: float | None
     """Seconds from the start of the bring-up to registration."""
+    profile: str
+    """The modem's profile (``--profile``, or as identified)."""
 
 
 @contextlib.asynccontextmanager
@@ -161,10 +169,13 @@ async def ppp_call(port: SerialPort, settings: RunSettings) -> AsyncIterator[Ppp
     """Dial, run PPP (IPv4 and IPv6 asked) on a packet pipe; on the way out LCP
     Terminate (bounded) and the hang-up. ``PathFailed`` when the bring-up fails."""
     attach: list[float] = []
+    profile = [settings.modem.profile or "generic"]
 
     def report(item: Report) -> None:
         if isinstance(item, Registered):
             attach.append(item.elapsed)
+        elif isinstance(item, ModemFound):
+            profile.append(item.profile)
 
     dialled = await _bring_up(port, replace(settings.modem, dial=True), report)
     assert isinstance(dialled, Dialled)
@@ -178,10 +189,17 @@ async def ppp_call(port: SerialPort, settings: RunSettings) -> AsyncIterator[Ppp
     )
     link = Link(config, random.SystemRandom())
     pair = PacketPair()
-    plane = DataPlane(link, port.fileno(), pair.bridge_end, events.on_event, events.on_ra)
+    plane = DataPlane(
+        link,
+        port.fileno(),
+        pair.bridge_end,
+        events.on_event,
+        events.on_ra,
+        baud=settings.serial.baud,
+    )
     plane.start(dialled.trailing)
     try:
-        yield PppCall(pair, plane, events, dialled, attach[0] if attach else None)
+        yield PppCall(pair, plane, events, dialled, attach[0] if attach else None, profile[-1])
     finally:
         if not plane.is_down:
             plane.close("pppbridge probe is done")
@@ -234,6 +252,57 @@ async def at_socket_call(port: SerialPort, settings: RunSettings) -> AsyncIterat
     finally:
         plane.stop()
         pair.close()
+
+
+@dataclass
+class SharedLineCall:
+    """A PPP call whose line the AT sockets borrow between ``+++`` and ``ATO``."""
+
+    ppp: PppCall
+    sharing: LineSharing
+    address: IPv6Address
+
+
+@contextlib.asynccontextmanager
+async def shared_line_call(
+    port: SerialPort, settings: RunSettings
+) -> AsyncIterator[SharedLineCall]:
+    """``ppp_call`` with IPv6 through the AT sockets on the same line (the escape's
+    guard time short): the host's IPv6 packets go to them, the rest to PPP."""
+    guard = settings.modem.escape_guard or SHARED_GUARD
+    shared = replace(settings, modem=replace(settings.modem, escape_guard=guard))
+    async with ppp_call(port, shared) as call:
+        sharing = LineSharing(port.fileno(), call.plane, call.dialled.escape_guard)
+        attached = await sharing.borrow(
+            lambda: _bring_up(port, replace(settings.modem, dial=False), lambda item: None)
+        )
+        assert isinstance(attached, Attached)
+        if attached.ipv6 is None:
+            raise PathFailed("the context has no IPv6 address (+CGPADDR)")
+        try:
+            bridge = atsocket_session.make_bridge(call.profile, settings, attached.ipv6)
+        except atsocket_session.NoAtSockets as exc:
+            raise PathFailed(str(exc)) from None
+        at_plane = AtSocketPlane(
+            bridge,
+            port.fileno(),
+            call.pair.bridge_end,
+            read_tun=False,
+            shared=True,
+            on_wanted=sharing.wanted,
+        )
+        at_plane.start()
+        call.plane.ipv6_elsewhere = at_plane.from_tun
+        running = asyncio.ensure_future(sharing.run(at_plane))
+        try:
+            yield SharedLineCall(call, sharing, attached.ipv6)
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError, EscapeIgnored, LineLost):
+                await running
+            call.plane.ipv6_elsewhere = None
+            at_plane.stop()
+            call.plane.release()
 
 
 async def _bring_up(

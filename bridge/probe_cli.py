@@ -71,7 +71,12 @@ def main(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    rows = asyncio.run(_main(settings, targets, args.count, quiet=args.json))
+    from .errors import DeviceError
+
+    try:
+        rows = asyncio.run(_main(settings, targets, args.count, quiet=args.json))
+    except DeviceError as exc:  # the user's device: missing, busy, not a terminal
+        raise UsageError(str(exc)) from None
     out = LineWriter(sys.stdout, "standard output")
     for line in [as_json(rows)] if args.json else table(rows):
         out.line(line)

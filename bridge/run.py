@@ -67,16 +67,19 @@ def open_captures(settings: RunSettings) -> tuple[list[FrameTap], list[Callable[
 
 
 async def start_simulator(
-    settings: RunSettings, say: Callable[[str], None]
+    settings: RunSettings, say: Callable[[str], None], *, second_port: bool | None = None
 ) -> tuple[Simulator, RunSettings]:
-    """The built-in simulator on a new pty, and the settings with that pty as the device.
-    The caller closes it."""
+    """The built-in simulator on a new pty, and the settings with that pty as the device
+    (and its second, AT-only pty as the AT port: by default with ``--mode ppp``). The
+    caller closes it."""
     from .simulator.shell import Simulator
 
     assert settings.simulator is not None
     # A second, AT-only port as USB modems have, for the AT sockets beside PPP. (The
     # simulated modem sends its URCs there: with no PPP, the sockets use the one port.)
-    at_port = "" if settings.mode == "ppp" else None
+    if second_port is None:
+        second_port = settings.mode == "ppp"
+    at_port = "" if second_port else None
     simulator = Simulator(settings.simulator, at_port=at_port, out=io.StringIO(), err=io.StringIO())
     try:
         await simulator.start()

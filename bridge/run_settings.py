@@ -66,6 +66,9 @@ def secrets_moved_to_environment(words: list[str]) -> tuple[list[str], dict[str,
     return (kept, moved) if moved else None
 
 
+SHARED_GUARD = 0.1
+"""The escape's guard time set (ATS12=5) when the AT sockets may borrow the PPP line:
+two of them a suspension, instead of two seconds (Telit's own code sets 40 ms)."""
 SIMULATED_ROUTES = ("198.51.100.0/24", "2001:db8:1::/64")
 """The simulated operator network's hosts (``bridge.simulator.plan``), routed through the
 link instead of a default route: the built-in simulator never takes over this host."""
@@ -131,12 +134,6 @@ class RunSettings:
             raise UsageError(
                 "--mode at-socket carries IPv6 only: it needs --pdp ipv6 or ipv4v6, not ip"
             )
-        no_port = not self.at_port and self.simulator is None  # the simulator has one
-        if self.mode == "ppp" and self.ipv6_path == "at-socket" and no_port:
-            raise UsageError(
-                "--ipv6 at-socket needs --at-port (a second AT port of the modem: PPP holds "
-                "--device); or use --mode at-socket, with no PPP at all"
-            )
 
     @property
     def ppp_ipv6(self) -> bool:
@@ -146,7 +143,14 @@ class RunSettings:
     @property
     def at_socket_fallback(self) -> bool:
         """Whether the AT sockets take IPv6 over when PPP reports it unavailable."""
-        return self.ipv6 and self.ipv6_path == "auto" and bool(self.at_port)
+        return self.ipv6 and self.mode == "ppp" and self.ipv6_path == "auto"
+
+    @property
+    def shares_the_line(self) -> bool:
+        """Whether the AT sockets may borrow the PPP line (``+++``/``ATO``): IPv6 may go
+        through them and there is no second AT port."""
+        wanted = self.at_socket_fallback or self.ipv6_path == "at-socket" and self.mode == "ppp"
+        return wanted and not self.at_port
 
 
 def add_arguments(parser: argparse.ArgumentParser, groups: Sequence[str] | None = None) -> None:
@@ -224,7 +228,7 @@ def settings_from_values(values: Mapping[str, Given]) -> RunSettings:
             ipv6_only=value["sim_ipv6_only"],
             at_line_limit=value.get("sim_at_line_limit"),
         )
-    return RunSettings(
+    run = RunSettings(
         modem=modem,
         serial=serial,
         host=host,
@@ -249,6 +253,9 @@ def settings_from_values(values: Mapping[str, Given]) -> RunSettings:
         at_line_limit=value.get("at_line_limit"),
         at_socket_idle=value["at_socket_idle"],
     )
+    if run.shares_the_line:
+        run = replace(run, modem=replace(run.modem, escape_guard=SHARED_GUARD))
+    return run
 
 
 def settings_from(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> RunSettings:

@@ -31,6 +31,7 @@ class SerialWriter:
         *,
         high: int = BACKLOG_HIGH,
         low: int = BACKLOG_LOW,
+        baud: int | None = None,
     ) -> None:
         self._fd = fd
         self._on_failed = on_failed
@@ -42,12 +43,31 @@ class SerialWriter:
         self._writing = False
         self._paused = False
         self._running = True
+        self._empty = asyncio.Event()
+        self._empty.set()
+        self._seconds_per_octet = 10 / baud if baud else 0.0
+        self._on_the_wire = 0.0
+        """When the octets handed to the kernel so far have left a UART at ``baud`` (8N1:
+        10 bits an octet); the kernel takes them long before."""
         os.set_blocking(fd, False)  # a blocking write would stop the whole loop
 
     @property
     def backlog(self) -> int:
         """Bytes not yet taken by the line."""
         return len(self._backlog)
+
+    @property
+    def quiet_at(self) -> float:
+        """Loop time from which the line is silent, if nothing more is written."""
+        return self._on_the_wire
+
+    def _taken(self, count: int) -> None:
+        start = max(self._on_the_wire, self._loop.time())
+        self._on_the_wire = start + count * self._seconds_per_octet
+
+    async def drained(self) -> None:
+        """Until the line has taken everything written (the caller bounds the wait)."""
+        await self._empty.wait()
 
     def write(self, data: bytes) -> None:
         if not self._running or not data:
@@ -60,10 +80,12 @@ class SerialWriter:
             except OSError as exc:
                 self._failed(exc)
                 return
+            self._taken(written)
             if written == len(data):
                 return
             data = data[written:]
         self._backlog += data
+        self._empty.clear()
         if not self._writing:
             self._loop.add_writer(self._fd, self._flush)
             self._writing = True
@@ -85,6 +107,7 @@ class SerialWriter:
         except OSError as exc:
             self._failed(exc)
             return
+        self._taken(written)
         del self._backlog[:written]
         if not self._backlog:
             self._stop_writing()
@@ -93,6 +116,7 @@ class SerialWriter:
             self._on_pressure(False)
 
     def _stop_writing(self) -> None:
+        self._empty.set()
         if self._writing:
             self._loop.remove_writer(self._fd)
             self._writing = False

@@ -54,11 +54,8 @@ def counters_of(statistics: LinkStatistics, plane_drops: Mapping[str, int]) -> C
     return own.plus(Counters(drops={k: v for k, v in plane_drops.items() if v}))
 
 
-def at_socket_counters(statistics: AtSocketStatistics, plane_drops: Mapping[str, int]) -> Counters:
-    """The AT-socket plane's counters (``AtSocketBridge.statistics()``): its packets as
-    the call's packets, its payload bytes as bytes, every refusal and drop by reason."""
-    counts = asdict(statistics)
-    traffic = {
+NOT_DROPS = frozenset(
+    {
         "packets_from_tun",
         "packets_to_tun",
         "datagrams_sent",
@@ -66,11 +63,25 @@ def at_socket_counters(statistics: AtSocketStatistics, plane_drops: Mapping[str,
         "datagrams_received",
         "bytes_received",
         "sockets_opened",
+        "sockets_closed_idle",
+        "sockets_evicted",
+        "sockets_closed_by_modem",
         "rings",
+        "empty_reads",
         "echo_requests",
         "echo_replies",
+        "icmp_errors_sent",
     }
-    drops = {f"at_socket_{k}": v for k, v in counts.items() if v and k not in traffic}
+)
+"""The AT-socket bridge's counters of traffic and housekeeping; every other one counts
+packets refused, absorbed or lost, by reason (``at_socket_<reason>`` in ``drops``)."""
+
+
+def at_socket_counters(statistics: AtSocketStatistics, plane_drops: Mapping[str, int]) -> Counters:
+    """The AT-socket plane's counters (``AtSocketBridge.statistics()``): its packets as
+    the call's packets, its payload bytes as bytes, every refusal and drop by reason."""
+    counts = asdict(statistics)
+    drops = {f"at_socket_{k}": v for k, v in counts.items() if v and k not in NOT_DROPS}
     drops.update({k: v for k, v in plane_drops.items() if v})
     return Counters(
         bytes_in=statistics.bytes_received,

@@ -61,6 +61,7 @@ from .data_plane import DataPlane
 from .device_watch import wait_for_device
 from .errors import DeviceError, HostSetupError
 from .hooks import HookContext, run_hook
+from .line_sharing import EscapeIgnored, LineLost, LineSharing
 from .modem import (
     Attached,
     BringUpFailed,
@@ -78,7 +79,7 @@ from .netconfig import HostConfig
 from .run_exit import RunEnded, RunExit
 from .run_settings import RunSettings
 from .serial_port import SerialPort, check_device
-from .status import Phase
+from .status import Counters, Phase
 from .status_recorder import StatusRecorder, at_socket_counters, counters_of
 from .tun import TunDevice
 from .waiting import first_of
@@ -133,7 +134,15 @@ class _Session:
     """Router Solicitations sent (RFC 4861 6.3.7: at most MAX_RTR_SOLICITATIONS)."""
     rs_timer: asyncio.TimerHandle | None = None
     at_side: asyncio.Task[None] | None = None
-    """IPv6 through the modem's AT sockets on ``--at-port``, beside PPP."""
+    """IPv6 through the modem's AT sockets on ``--at-port``, or on the PPP line itself
+    between ``+++`` and ``ATO``, beside PPP."""
+    line: int = -1
+    """The PPP line's descriptor (shared with AT when there is no ``--at-port``)."""
+    escape_guard: float = 1.0
+    at_address: tuple[IPv6Address, list[IPv6Address]] | None = None
+    """The context's IPv6 address and DNS servers, once the AT side has read them."""
+    at_counters: Callable[[], Counters] | None = None
+    """The AT side's counters beside PPP's, once it runs."""
 
 
 class Supervisor:
@@ -304,13 +313,25 @@ class Supervisor:
         self._last_ra = None  # a new call: the host's IPv6 was withdrawn with the last one
         link = Link(self._link_config(), random.SystemRandom())
         tap = SerialTap(self.taps) if self.taps else None
-        plane = DataPlane(link, port.fileno(), self._tun, self._on_event, self._on_ra, tap)
-        self.status.carrying(lambda: counters_of(link.statistics(), plane.drops))
-        self._plane = plane
-        plane.start(dialled.trailing)
+        plane = DataPlane(
+            link,
+            port.fileno(),
+            self._tun,
+            self._on_event,
+            self._on_ra,
+            tap,
+            baud=self.settings.serial.baud,
+        )
         session = self._session
-        if self.settings.at_port and self.settings.ipv6 and self.settings.ipv6_path == "at-socket":
-            self._start_at_side(session, plane)
+
+        def counters() -> Counters:
+            own = counters_of(link.statistics(), plane.drops)
+            return own if session.at_counters is None else own.plus(session.at_counters())
+
+        self.status.carrying(counters)
+        self._plane = plane
+        session.line, session.escape_guard = port.fileno(), dialled.escape_guard
+        plane.start(dialled.trailing)
         try:
             await first_of(self.stopping.wait(), plane.wait_down())
             if session.at_side is not None:
@@ -338,7 +359,20 @@ class Supervisor:
 
     def _start_at_side(self, session: _Session, plane: DataPlane) -> None:
         if session.at_side is None and not session.ended:
-            session.at_side = self._loop.create_task(self._ipv6_on_at_port(session, plane))
+            if self.settings.at_port:
+                side = self._ipv6_on_at_port(session, plane)
+            else:
+                side = self._ipv6_on_the_ppp_line(session, plane)
+            session.at_side = self._loop.create_task(side)
+            session.at_side.add_done_callback(self._at_side_ended)
+
+    def _at_side_ended(self, task: asyncio.Task[None]) -> None:
+        """An error of the AT side is a bug: the run's exception handler says so (one
+        line) and stops, as for any callback of the loop."""
+        if not task.cancelled() and task.exception() is not None:
+            self._loop.call_exception_handler(
+                {"message": "the AT sockets' task failed", "exception": task.exception()}
+            )
 
     async def _stop_at_side(self, task: asyncio.Task[None]) -> None:
         """End the AT side: its sockets closed (bounded), its port let go."""
@@ -357,48 +391,126 @@ class Supervisor:
             self._no_at_ipv6(session, str(exc))
             return
         at_plane: AtSocketPlane | None = None
+        why = None
         try:
-            context = await self._read_context(port)
-            if isinstance(context, str):
-                self._no_at_ipv6(session, context)
-                return
-            address, dns = context
-            try:
-                bridge = atsocket_session.make_bridge(self._profile, self.settings, address)
-                self.host.apply_ipv6_address(address, dns)
-            except (atsocket_session.NoAtSockets, HostSetupError) as exc:
-                self._no_at_ipv6(session, str(exc))
+            context = await self._read_context(port.fileno())
+            bridge = self._at_side_bridge(session, context)
+            if bridge is None:
                 return
             at_plane = AtSocketPlane(bridge, port.fileno(), self._tun, read_tun=False)
             at_plane.start()
-            plane.ipv6_elsewhere = at_plane.from_tun
-            self.status.ipv6_globals(self.host.ipv6_globals)
-            shown = " ".join(str(a) for a in dns) or "none"
-            self.say(
-                f"IPv6 up through the modem's AT sockets on {at_port} ({bridge.vendor.name}): "
-                f"{address}, DNS {shown}; UDP and ping only"
-            )
-            session.ipv6_settled = True
-            self._maybe_ready(session)
+            self._at_side_up(session, plane, at_plane, f" on {at_port} ({bridge.vendor.name})")
             await at_plane.wait_lost()
-            self.say(f"IPv6 through the AT sockets ended: {at_plane.lost_reason}")
+            why = at_plane.lost_reason
         except asyncio.CancelledError:
             if at_plane is not None and not self.hurry.is_set():
                 await at_plane.close(TERMINATE_WAIT)
             raise
         finally:
-            plane.ipv6_elsewhere = None
             if at_plane is not None:
-                at_plane.stop()
+                self._at_side_down(session, plane, at_plane, why)
             port.close()
 
-    async def _read_context(self, port: SerialPort) -> tuple[IPv6Address, list[IPv6Address]] | str:
-        """The context's IPv6 address and DNS servers, read on ``port``; or why not."""
+    async def _ipv6_on_the_ppp_line(self, session: _Session, plane: DataPlane) -> None:
+        """The same on the line PPP holds, lent to AT between ``+++`` and ``ATO``
+        (``bridge.line_sharing``): the address read in one suspension, the sockets' work
+        in the next ones. A modem that stops following ends the call."""
+        assert self._tun is not None
+        sharing = LineSharing(session.line, plane, session.escape_guard)
+        try:
+            context = await sharing.borrow(lambda: self._read_context(session.line))
+        except EscapeIgnored as exc:
+            self._no_at_ipv6(session, str(exc))
+            return
+        except LineLost as exc:
+            self._no_at_ipv6(session, str(exc))
+            plane.lost(str(exc))
+            return
+        bridge = self._at_side_bridge(session, context)
+        if bridge is None:
+            return
+        at_plane = AtSocketPlane(
+            bridge, session.line, self._tun, read_tun=False, shared=True, on_wanted=sharing.wanted
+        )
+        at_plane.start()
+        why = None
+        try:
+            self._at_side_up(
+                session,
+                plane,
+                at_plane,
+                f" ({bridge.vendor.name}), sharing the line with PPP (+++/ATO)",
+            )
+            try:
+                await sharing.run(at_plane)
+            except EscapeIgnored as exc:
+                why = str(exc)
+            except LineLost as exc:
+                why = str(exc)
+                plane.lost(why)
+        finally:
+            self._at_side_down(session, plane, at_plane, why)
+            plane.release()
+
+    def _at_side_bridge(
+        self, session: _Session, context: tuple[IPv6Address, list[IPv6Address]] | str
+    ) -> AtSocketBridge | None:
+        """The translation for the context just read, its address on the TUN; None (and
+        said) when there is none."""
+        if isinstance(context, str):
+            self._no_at_ipv6(session, context)
+            return None
+        address, dns = context
+        try:
+            bridge = atsocket_session.make_bridge(self._profile, self.settings, address)
+            self.host.apply_ipv6_address(address, dns)
+        except (atsocket_session.NoAtSockets, HostSetupError) as exc:
+            self._no_at_ipv6(session, str(exc))
+            return None
+        session.at_address = (address, dns)
+        return bridge
+
+    def _at_side_up(
+        self, session: _Session, plane: DataPlane, at_plane: AtSocketPlane, where: str
+    ) -> None:
+        """The host's IPv6 goes to the AT sockets from now on; said, counted, ready."""
+        assert session.at_address is not None
+        address, dns = session.at_address
+        plane.ipv6_elsewhere = at_plane.from_tun
+        bridge = at_plane.bridge
+        session.at_counters = lambda: at_socket_counters(bridge.statistics(), at_plane.drops)
+        self.status.ipv6_globals(self.host.ipv6_globals)
+        shown = " ".join(str(a) for a in dns) or "none"
+        self.say(
+            f"IPv6 up through the modem's AT sockets{where}: {address}, DNS {shown}; "
+            "UDP and ping only"
+        )
+        session.ipv6_settled = True
+        self._maybe_ready(session)
+
+    def _at_side_down(
+        self, session: _Session, plane: DataPlane, at_plane: AtSocketPlane, why: str | None
+    ) -> None:
+        """The AT sockets no longer carry IPv6: the host's IPv6 configuration goes with
+        them (not left pointing at a link that drops it); PPP goes on. ``why``: said
+        once that is done (None: the call is ending anyway)."""
+        plane.ipv6_elsewhere = None
+        at_plane.stop()
+        try:
+            self.host.withdraw_ipv6_address()
+        except HostSetupError as exc:
+            log.warning("the modem's IPv6 address could not be withdrawn: %s", exc)
+        self.status.ipv6_globals(self.host.ipv6_globals)
+        if why is not None:
+            self.say(f"IPv6 through the AT sockets ended: {why}; IPv6 is off for this call")
+
+    async def _read_context(self, line: int) -> tuple[IPv6Address, list[IPv6Address]] | str:
+        """The context's IPv6 address and DNS servers, read on ``line``; or why not."""
         modem = replace(self.settings.modem, profile=self._profile)
         machine = ContextRead(modem)
         try:
             result = await pump(
-                port.fileno(),
+                line,
                 machine,
                 lambda output: isinstance(output, (Attached, BringUpFailed)),
                 bring_up_limit(modem),
@@ -462,10 +574,13 @@ class Supervisor:
             session.ended = True
             self.ready.clear()
         if ended:
-            return LinkDown(DownReason.CARRIER_LOST, ended[0])
-        if plane.lost_reason:
-            return LinkDown(DownReason.CARRIER_LOST, plane.lost_reason)
-        return LinkDown(DownReason.LOCAL_CLOSE, "stopped")
+            down = LinkDown(DownReason.CARRIER_LOST, ended[0])
+        elif plane.lost_reason:
+            down = LinkDown(DownReason.CARRIER_LOST, plane.lost_reason)
+        else:
+            down = LinkDown(DownReason.LOCAL_CLOSE, "stopped")
+        self.status.link_event(down, self._loop.time())  # no address, no uptime now
+        return down
 
     def _at_socket_bridge(self, address: IPv6Address) -> AtSocketBridge:
         try:
@@ -509,6 +624,9 @@ class Supervisor:
                 f"LCP up after {now - session.dialled_at:.1f} s "
                 f"(MRU {event.mru}, peer's MRU {event.mtu})"
             )
+            # --ipv6 at-socket: once the TUN has the call's MTU (IPv6 needs 1280).
+            if self.settings.ipv6 and self.settings.ipv6_path == "at-socket" and self._plane:
+                self._start_at_side(session, self._plane)
         elif isinstance(event, Authenticated):
             if event.protocols:
                 self.say(f"authenticated ({', '.join(event.protocols)})")
@@ -517,9 +635,12 @@ class Supervisor:
             self._link_up(event.info, session)
         elif isinstance(event, Ipv6Unavailable):
             self.say(f"no IPv6 on this link: {event.detail}")
-            if self.settings.at_socket_fallback and self._plane is not None:
-                self.say(f"IPv6 through the modem's AT sockets instead, on {self.settings.at_port}")
-                self._start_at_side(session, self._plane)
+            plane = self._plane
+            fallback = self.settings.at_socket_fallback and plane is not None
+            if fallback and plane and atsocket_session.has_sockets(self._profile):
+                where = self.settings.at_port or "this line, between +++ and ATO"
+                self.say(f"IPv6 through the modem's AT sockets instead, on {where}")
+                self._start_at_side(session, plane)
                 return
             session.ipv6_settled = True
             self._maybe_ready(session)
@@ -533,11 +654,10 @@ class Supervisor:
             self.ready.clear()
 
     def _link_up(self, info: LinkInfo, session: _Session) -> None:
-        if info.local_ipv4 is not None and not session.ipv4_said:
+        local = info.local_ipv4
+        if local is not None and not session.ipv4_said:
             session.ipv4_said = True
-            if not self._configure(
-                lambda: self.host.apply_ipv4(info.local_ipv4, info.peer_ipv4, info.dns)
-            ):
+            if not self._configure(lambda: self.host.apply_ipv4(local, info.peer_ipv4, info.dns)):
                 return
             dns = " ".join(str(a) for a in info.dns) or "none"
             peer = f" peer {info.peer_ipv4}" if info.peer_ipv4 else ""
@@ -714,12 +834,14 @@ class Supervisor:
         maxfail = self.settings.maxfail
         if maxfail and self._failures >= maxfail:
             raise RunEnded(status, f"{why} ({self._failures} failures in a row: --maxfail)")
-        self.say(f"{why}; dialling again")
+        again = "dialling again" if self.settings.mode == "ppp" else "attaching again"
+        self.say(f"{why}; {again}")
 
     async def _wait_before_redial(self) -> None:
         base = self.settings.holdoff * 2 ** min(max(self._failures - 1, 0), 16)
         delay = min(base, MAX_BACKOFF) * self._rng.uniform(0.75, 1.25)
-        self.say(f"next dial in {delay:.1f} s")
+        what = "dial" if self.settings.mode == "ppp" else "attach"
+        self.say(f"next {what} in {delay:.1f} s")
         self.status.phase(Phase.WAITING_TO_REDIAL, self._loop.time())
         await first_of(self.stopping.wait(), timeout=delay)
 

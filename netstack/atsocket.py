@@ -205,6 +205,18 @@ class AtSocketBridge:
         there, and refusals above what fits)."""
         return self._room(_LONGEST_ADDRESS, 65535)[0] + UDP_OVERHEAD
 
+    @property
+    def busy(self) -> bool:
+        """Whether the modem has work of ours in hand or to come: a command pending, work
+        queued, a payload due, or a result that comes after OK (Quectel's +QIOPEN, the
+        ping URCs). A shell that shares the line with PPP (``+++``/``ATO``) goes back
+        online only when this is False."""
+        if self._in_flight is not None or self._queue or self._payload_due is not None:
+            return True
+        if self._ping_wait is not None:
+            return True
+        return any(socket.result_deadline is not None for socket in self._table.sockets())
+
     def statistics(self) -> AtSocketStatistics:
         return AtSocketStatistics(**self._counts)
 

@@ -15,7 +15,11 @@ of its side at 10 bits a byte, 8N1) and each path, one after the other on one mo
   address, one at a time;
 - AT sockets: the call hung up, the context activated without a dial, the same echoes
   from the context's IPv6 address through the vendor's socket commands (the first one,
-  which opens the socket, is left out of the figures).
+  which opens the socket, is left out of the figures);
+- one line shared (no second AT port): a PPP call whose line the AT sockets borrow
+  between ``+++`` and ``ATO`` (the escape's guard time set to 0.1 s), the same IPv6
+  echoes, each one a suspension of PPP; with the suspension's cost (PPP off the line),
+  against the Pycom firmware's 2.5 s per AT command during PPP.
 
 Printed: exchanges per second, median and 90th percentile round trip; for the AT path
 the octets each exchange writes and reads on the AT line (commands, prompts, payloads
@@ -40,7 +44,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bridge.cli import build_parser  # noqa: E402
-from bridge.probe import PathFailed, at_socket_call, echo_round_trips, ppp_call  # noqa: E402
+from bridge.probe import (  # noqa: E402
+    PathFailed,
+    at_socket_call,
+    echo_round_trips,
+    ppp_call,
+    shared_line_call,
+)
 from bridge.run import start_simulator  # noqa: E402
 from bridge.run_settings import RunSettings, settings_from  # noqa: E402
 from bridge.serial_port import SerialPort  # noqa: E402
@@ -63,6 +73,8 @@ class Figures:
     """Octets on the AT line per exchange, both ways."""
     mandated_wait: float = 0.0
     """Silence the vendor's protocol demands per exchange (u-blox: 50 ms after ``@``)."""
+    suspension: float | None = None
+    """The mean time PPP was off the line for each exchange (one line shared)."""
 
     @property
     def median(self) -> float:
@@ -83,7 +95,9 @@ class Figures:
 
 
 async def measure(settings: RunSettings, count: int, size: int) -> list[Figures]:
-    simulator, settings = await start_simulator(settings, lambda text: None)
+    # One port: the modem's URCs come on the line the sockets use (a second port gets
+    # them all), and the shared-line measurement needs just one.
+    simulator, settings = await start_simulator(settings, lambda text: None, second_port=False)
     baud = settings.simulator.baud if settings.simulator else None
     try:
         port = SerialPort.open(settings.serial)
@@ -91,6 +105,7 @@ async def measure(settings: RunSettings, count: int, size: int) -> list[Figures]
             return [
                 await _ppp(port, settings, count, size, baud),
                 await _at_sockets(port, settings, count, size, baud),
+                await _shared(port, settings, count, size, baud),
             ]
         finally:
             port.close()
@@ -122,6 +137,21 @@ async def _at_sockets(
     figures = _figures("AT sockets (IPv6 UDP)", baud, rtts)
     figures.line_octets = octets
     figures.mandated_wait = plane.bridge.vendor.prompt_delay
+    return figures
+
+
+async def _shared(
+    port: SerialPort, settings: RunSettings, count: int, size: int, baud: int | None
+) -> Figures:
+    async with shared_line_call(port, settings) as call:
+        pair, address, sharing = call.ppp.pair, call.address, call.sharing
+        await echo_round_trips(pair, address, ECHO_IPV6, ECHO_PORT, 1, size)  # opens
+        before = (sharing.suspensions, sharing.suspended_seconds)
+        rtts = await echo_round_trips(pair, address, ECHO_IPV6, ECHO_PORT, count, size)
+        suspensions = sharing.suspensions - before[0]
+        seconds = sharing.suspended_seconds - before[1]
+    figures = _figures("one line, +++/ATO", baud, rtts)
+    figures.suspension = seconds / suspensions if suspensions else None
     return figures
 
 
@@ -166,6 +196,8 @@ def main() -> int:
         shown_time = "-" if line_time is None else f"{line_time * 1000:.1f} ms"
         ratio = "-" if line_time is None else f"{figures.median / line_time:.2f}"
         lost = f" ({figures.lost} lost)" if figures.lost else ""
+        if figures.suspension is not None:
+            lost += f" PPP off the line {figures.suspension * 1000:.0f} ms an exchange"
         print(
             f"{figures.path:<24} {line:>11} {1 / statistics.mean(figures.rtts):>8.1f} "
             f"{figures.median * 1000:>7.1f}ms {figures.p90 * 1000:>7.1f}ms {octets:>7} "

@@ -11,7 +11,8 @@ places (seeded), as ``--messy`` modems on real UARTs do (``bridge.simulator.line
 and the pieces are read one by one. ``dead`` leaves the line unanswered; ``deaf_after``
 drops every command after the n-th (a modem that stops answering); ``booting_until``
 starts the modem only then (what is written before is lost); ``noise`` is read first
-(leftovers on the line); ``prime`` command lines go to the modem before, unseen.
+(leftovers on the line); ``prime`` command lines go to the modem before, unseen;
+``machine`` is ``BringUp`` or one of its kind (``ContextRead``).
 """
 
 from __future__ import annotations
@@ -54,9 +55,10 @@ class ModemPair:
         booting_until: float = 0.0,
         noise: bytes = b"",
         prime: tuple[str, ...] = (),
+        machine: type[BringUp] = BringUp,
     ) -> None:
         self.modem = Modem(sim or SimSettings(), rng=random.Random(seed), now=0.0)
-        self.bring_up = BringUp(settings)
+        self.bring_up = machine(settings)
         self.rng = random.Random(seed)
         self.split = split
         self.dead = dead

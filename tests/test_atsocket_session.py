@@ -87,18 +87,31 @@ def test_mode_at_socket_is_ipv6_only_and_never_dials(tmp_path: Path) -> None:
 
 
 def test_ipv6_paths(tmp_path: Path) -> None:
-    auto = settings(tmp_path, None, "--at-port", "/dev/ttyUSB3")
-    assert (auto.ppp_ipv6, auto.at_socket_fallback) == (True, True)
-    assert not settings(tmp_path, None).at_socket_fallback  # no second port: no fallback
-    ppp = settings(tmp_path, None, "--ipv6", "ppp", "--at-port", "/dev/ttyUSB3")
-    assert (ppp.ppp_ipv6, ppp.at_socket_fallback) == (True, False)
-    always = settings(tmp_path, None, "--ipv6", "at-socket", "--at-port", "/dev/ttyUSB3")
-    assert (always.ppp_ipv6, always.at_socket_fallback) == (False, False)
+    """(IPV6CP tried, the AT sockets when PPP has no IPv6, they borrow the PPP line, the
+    escape's guard time set in the bring-up)."""
+
+    def paths(*switches: str) -> tuple[bool, bool, bool, float | None]:
+        chosen = settings(tmp_path, None, "--device", "/dev/ttyUSB2", *switches)
+        return (
+            chosen.ppp_ipv6,
+            chosen.at_socket_fallback,
+            chosen.shares_the_line,
+            chosen.modem.escape_guard,
+        )
+
+    port = ("--at-port", "/dev/ttyUSB3")
+    assert paths(*port) == (True, True, False, None)
+    assert paths() == (True, True, True, 0.1)  # one line: +++ and ATO, a short guard
+    assert paths("--ipv6", "ppp") == (True, False, False, None)
+    assert paths("--ipv6", "ppp", *port) == (True, False, False, None)
+    assert paths("--ipv6", "at-socket", *port) == (False, False, False, None)
+    assert paths("--ipv6", "at-socket") == (False, False, True, 0.1)
+    assert paths("--pdp", "ip") == (False, False, False, None)
+    assert paths("--mode", "at-socket") == (False, False, False, None)
 
 
 def test_refusals(tmp_path: Path) -> None:
     assert "needs --pdp ipv6 or ipv4v6" in refusal(
         tmp_path, "", "--mode", "at-socket", "--pdp", "ip"
     )
-    assert "--ipv6 at-socket needs --at-port" in refusal(tmp_path, "", "--ipv6", "at-socket")
     assert "124" not in refusal(tmp_path, "", "--at-line-limit", "8")

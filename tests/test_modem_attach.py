@@ -10,6 +10,7 @@ from ipaddress import IPv4Address, IPv6Address
 import pytest
 
 from bridge.modem import Attached, BringUpFailed, FailureKind, ModemSettings, PdpType, Step
+from bridge.modem.context_read import ContextRead
 from bridge.modem.parsers import parse_cgcontrdp_dns, parse_cgpaddr
 from bridge.simulator.profiles import PROFILES as SIM_PROFILES
 from bridge.simulator.settings import SimSettings
@@ -48,11 +49,41 @@ def test_ipv6_only_network_gives_an_ipv6_address_alone(messy: bool) -> None:
     assert (pair.result.ipv4, pair.result.ipv6) == (None, CLIENT_V6)
 
 
-def test_an_ipv6_context_asked_on_an_ipv4_only_context_fails_clearly() -> None:
+def test_an_ipv6_context_gives_its_ipv6_address_alone() -> None:
     settings = replace(ATTACH, pdp=PdpType.IPV6)
     pair = attach(SimSettings(profile="telit"), settings)
     assert isinstance(pair.result, Attached), pair.result
     assert pair.result.ipv6 == CLIENT_V6 and pair.result.ipv4 is None
+
+
+def test_no_address_at_all_is_a_pdp_failure() -> None:
+    """An IPv4-only context on an IPv6-only network: activated, but no address."""
+    settings = replace(ATTACH, pdp=PdpType.IP)
+    pair = attach(SimSettings(profile="sequans", ipv6_only=True), settings)
+    result = pair.result
+    assert isinstance(result, BringUpFailed), result
+    assert (result.step, result.kind) == (Step.ACTIVATE, FailureKind.PDP)
+
+
+@pytest.mark.parametrize(("profile", "messy"), CASES)
+def test_context_read_on_a_second_port_reads_without_changing_anything(
+    profile: str, messy: bool
+) -> None:
+    """ContextRead (``--at-port`` beside PPP): the probe, then only the address reads."""
+    dialled = ModemSettings(apn="internet")
+    pair = ModemPair(
+        dialled,
+        SimSettings(profile=profile, messy=messy, attached=True),
+        split=messy,
+        machine=ContextRead,
+    )
+    pair.run()
+    assert isinstance(pair.result, Attached), pair.result
+    assert (pair.result.ipv4, pair.result.ipv6) == (CLIENT_V4, CLIENT_V6)
+    assert DNS_V6 in pair.result.dns
+    written = [w.shown for w in pair.written]
+    assert not [line for line in written if line.startswith(("ATD", "AT+CGACT", "AT+CGDCONT="))]
+    assert written[-3:] == ["AT+CGPIAF=1,1,1,1", "AT+CGPADDR=1", "AT+CGCONTRDP=1"]
 
 
 def test_refused_activation_is_a_pdp_failure() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from run_process import ROOT
+from sim_process import SimProcess
 
 PROBE_TIMEOUT = 180.0
 """Generous: three bring-ups and the echoes on a busy machine."""
@@ -98,3 +99,20 @@ def test_a_real_modem_needs_a_target(tmp_path: Path) -> None:
     assert err.strip() == (
         "pppbridge probe: error: give --target HOST: an address or name that answers UDP echo"
     )
+
+
+def test_a_missing_device_is_a_user_mistake() -> None:
+    status, _, err = probe("--device", "/dev/pppbridge-no-such-tty", "--target", "192.0.2.1")
+    assert status == 2
+    assert err.startswith("pppbridge probe: error: /dev/pppbridge-no-such-tty: no such device")
+    assert len(err.splitlines()) == 1
+
+
+def test_a_missing_at_port_costs_its_row_only(tmp_path: Path) -> None:
+    with SimProcess(tmp_path, "--profile", "telit") as sim:
+        args = ("--device", sim.device, "--target", "2001:db8:1::1")
+        status, out, err = probe("--json", *args, "--at-port", "/dev/pppbridge-no-such-tty")
+    assert status == 0, err
+    _, v6, at = json.loads(out)
+    assert v6["works"]
+    assert not at["works"] and at["reason"].startswith("--at-port: /dev/pppbridge-no-such-tty")

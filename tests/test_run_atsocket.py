@@ -16,7 +16,9 @@ cutting longer lines): payloads go in pieces after the prompt.
 
 Beside PPP (``--mode ppp``, the built-in simulator's second AT port): IPv4 over PPP and
 IPv6 over the AT sockets at once, when the simulated modem Protocol-Rejects IPV6CP (the
-automatic fallback, every vendor) and when asked (``--ipv6 at-socket``).
+automatic fallback, every vendor) and when asked (``--ipv6 at-socket``). And on one line
+(a ``pppbridge simulate`` process without a second port): the AT sockets borrow the PPP
+line between ``+++`` and ``ATO``, IPv4 over PPP working before and after.
 
 The scenarios run at once (``Concurrently``).
 """
@@ -24,7 +26,11 @@ The scenarios run at once (``Concurrently``).
 from __future__ import annotations
 
 import errno
+import os
+import select
 import socket
+import threading
+import tty
 from functools import partial
 from ipaddress import IPv6Address
 from pathlib import Path
@@ -44,6 +50,7 @@ from run_traffic import (
     ping,
     udp_echo,
 )
+from sim_process import SimProcess
 from test_tun import needs_root
 
 PROFILES = ("sequans", "telit", "quectel", "ublox")
@@ -202,6 +209,102 @@ def beside_ppp(profile: str, messy: bool, extra: tuple[str, ...], workdir: Path)
         assert namespace.state().empty, namespace.state()
 
 
+def sharing_the_ppp_line(profile: str, messy: bool, extra: tuple[str, ...], workdir: Path) -> None:
+    """One line: the AT sockets between +++ and ATO, PPP before, between and after."""
+    sim_args = ["--profile", profile, *(["--messy"] if messy else [])]
+    if "--ipv6" not in extra:
+        sim_args.append("--reject-ipv6cp")
+    with TestNamespace.made() as namespace, SimProcess(workdir, *sim_args) as sim:
+        args = ["--device", sim.device, "--dns", "none", *extra]
+        with RunProcess(namespace, workdir, *args) as run:
+            run.wait_line(
+                rf"IPv6 up through the modem's AT sockets \({profile}\), sharing the line "
+                rf"with PPP \(\+\+\+/ATO\): {MODEM_IPV6}, DNS {DNS_IPV6}; UDP and ping only"
+            )
+            run.wait_line("ready")
+
+            def traffic() -> object:
+                return (
+                    ipv4_works(),
+                    udp_echo(ECHO_IPV6, b"between frames"),
+                    dns_query(DNS_IPV6, ECHO_NAME, qtype=28),
+                    ping(ECHO_IPV6, 2),
+                    ipv4_works(),
+                )
+
+            ipv4 = {"ping4": 3, "udp4": True, "tcp4": True}
+            expected = (ipv4, b"between frames", [IPv6Address(ECHO_IPV6)], 2, ipv4)
+            assert namespace.run(traffic, timeout=240) == expected
+            status = run.stop()
+        assert (status, run.lines[-1]) == (0, "pppbridge: stopped; the host is as it was")
+        assert run.errors == []
+        assert namespace.state().empty, namespace.state()
+    assert "> ATS12=5" in sim.transcript(), "a short escape guard time (0.1 s)"
+
+
+class Relay:
+    """A pty of the test's between the bridge's ``--at-port`` and the simulator's AT
+    port, so that the test can unplug it (close its end: the bridge reads EIO)."""
+
+    def __init__(self, far: str) -> None:
+        self.far = os.open(far, os.O_RDWR | os.O_NOCTTY)
+        self.near, slave = os.openpty()
+        for fd in (self.far, self.near, slave):
+            tty.setraw(fd)
+        self.device = os.ttyname(slave)
+        self.slave = slave
+        self.stop_r, self.stop_w = os.pipe()
+        self.thread = threading.Thread(target=self._relay, daemon=True)
+        self.thread.start()
+
+    def _relay(self) -> None:
+        ends = {self.far: self.near, self.near: self.far}
+        while True:
+            ready, _, _ = select.select([self.far, self.near, self.stop_r], [], [], 60)
+            if self.stop_r in ready:
+                return
+            for fd in ready:
+                try:
+                    data = os.read(fd, 4096)
+                    os.write(ends[fd], data)
+                except OSError:
+                    return
+
+    def unplug(self) -> None:
+        os.write(self.stop_w, b"x")
+        self.thread.join(10)
+        for fd in (self.near, self.slave, self.far, self.stop_r, self.stop_w):
+            os.close(fd)
+
+
+def at_port_unplugged(workdir: Path) -> None:
+    """IPv6 on the AT port beside PPP; the port goes: the host's IPv6 goes with it (no
+    address, no route left pointing at a link that drops it), IPv4 on PPP goes on."""
+    at_path = str(workdir / "ttyUSB3")
+    sim_args = ("--profile", "telit", "--reject-ipv6cp", "--at-port", at_path)
+    with TestNamespace.made() as namespace, SimProcess(workdir, *sim_args) as sim:
+        relay = Relay(at_path)
+        try:
+            args = ["--device", sim.device, "--at-port", relay.device, "--dns", "none"]
+            with RunProcess(namespace, workdir, *args) as run:
+                run.wait_line(rf"IPv6 up through the modem's AT sockets on {relay.device}")
+                run.wait_line("ready")
+                assert namespace.run(udp_echo, ECHO_IPV6, b"before") == b"before"
+                assert f"{MODEM_IPV6}/128 on pppbridge0" in namespace.state().addresses
+                relay.unplug()
+                run.wait_line("IPv6 through the AT sockets ended: AT line")
+                state = namespace.state()
+                assert not any(":" in address for address in state.addresses), state
+                assert not any(route.startswith("2001:") for route in state.routes), state
+                assert namespace.run(ipv4_works) == {"ping4": 3, "udp4": True, "tcp4": True}
+                status = run.stop()
+        finally:
+            if relay.thread.is_alive():
+                relay.unplug()
+        assert (status, run.lines[-1]) == (0, "pppbridge: stopped; the host is as it was")
+        assert namespace.state().empty, namespace.state()
+
+
 LINE_LIMIT = ("--at-line-limit", "124", "--sim-at-line-limit", "124")
 SCENARIOS = {
     **{
@@ -224,6 +327,16 @@ SCENARIOS = {
         for profile in PROFILES
     },
     "telit-asked-beside-ppp": partial(beside_ppp, "telit", True, ("--ipv6", "at-socket")),
+    **{
+        f"{profile}-fallback-sharing-the-ppp-line": partial(
+            sharing_the_ppp_line, profile, False, ()
+        )
+        for profile in PROFILES
+    },
+    "telit-at-port-unplugged": at_port_unplugged,
+    "quectel-asked-sharing-the-ppp-line": partial(
+        sharing_the_ppp_line, "quectel", True, ("--ipv6", "at-socket")
+    ),
 }
 
 

@@ -248,7 +248,14 @@ class BringUp:
             )
             return
         duration, elapsed = self._times(now)
-        self._result = Dialled(event.trailing, event.text, chat.line.shown, duration, elapsed)
+        self._result = Dialled(
+            event.trailing,
+            event.text,
+            chat.line.shown,
+            duration,
+            elapsed,
+            self._facts.escape_guard,
+        )
         out.append(self._result)
 
     def _apply(

@@ -126,6 +126,9 @@ class Dialled:
     command: str
     duration: float
     elapsed: float
+    escape_guard: float = 1.0
+    """The guard time of ``+++`` on this modem, in seconds (V.250 S12: ``ATS12`` set it,
+    or the default)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,8 @@ class Facts:
     """The latest status by command, from reads and URCs alike."""
     signal: Signal = field(default_factory=Signal)
     sync_tries: int = 0
+    escape_guard: float = 1.0
+    """V.250 S12's default, or what ``ATS12`` set."""
     context_ipv4: IPv4Address | None = None
     context_ipv6: IPv6Address | None = None
     """The active context's addresses (+CGPADDR), when the modem is not dialled."""

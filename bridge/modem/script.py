@@ -292,6 +292,18 @@ DIAL_FAILURES = {
 }
 
 
+def _guard_set(seconds: float) -> Reader:
+    """V.250 6.3.6 S12: the modem took the guard time (or keeps its own: any answer goes
+    on, the escape then waits its default second)."""
+
+    def read(facts: Facts, done: CommandDone | None, now: float) -> Verdict:
+        if _result(done).outcome is Outcome.OK:
+            facts.escape_guard = seconds
+        return NEXT
+
+    return read
+
+
 def _dial(facts: Facts, done: CommandDone | None, now: float) -> Verdict:
     """Anything but CONNECT (which ``BringUp`` takes) is a failure."""
     result = _result(done)
@@ -366,6 +378,16 @@ def bring_up_script(profile: ModemProfile, settings: ModemSettings) -> tuple[Cha
             line = at_line(f"AT{command}")
             read = _signal_keeper(parse)
             chats.append(Chat(Step.SIGNAL, line, read, response=f"{command}:", timeout=timeout))
+    if settings.dial and settings.escape_guard is not None:
+        fiftieths = max(1, min(255, round(settings.escape_guard * 50)))
+        chats.append(
+            Chat(
+                Step.DIAL,
+                at_line(f"ATS12={fiftieths}"),
+                _guard_set(fiftieths / 50),
+                timeout=settings.command_timeout,
+            )
+        )
     if settings.dial:
         dial = at_line(profile.dial, cid=settings.cid)
         chats.append(
@@ -419,7 +441,12 @@ def _activation_chats(settings: ModemSettings) -> list[Chat]:
         timeout=settings.dial_timeout,
         reads_timeout=True,
     )
-    return [activate, *address_chats(settings)]
+    # 27.007 10.1.19: +CGEV URCs (the network deactivating the context) even while the
+    # modem is busy; a modem without them still reports its registration.
+    events = Chat(
+        Step.ACTIVATE, at_line("AT+CGEREP=2,1"), _ignore, timeout=settings.command_timeout
+    )
+    return [activate, events, *address_chats(settings)]
 
 
 def address_chats(settings: ModemSettings) -> list[Chat]:

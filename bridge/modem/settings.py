@@ -73,6 +73,10 @@ class ModemSettings:
     """Seconds between registration polls; a URC ends the wait sooner."""
     dial_timeout: float = 60.0
     """Seconds the dial may take before CONNECT."""
+    escape_guard: float | None = None
+    """Set the escape's guard time (V.250 S12) to this many seconds before dialling, for
+    a line shared with AT by ``+++``/``ATO`` (``bridge.line_sharing``); None: left as it
+    is (one second by default)."""
     dial: bool = True
     """False: attach and activate the context, but never dial (``--mode at-socket``: the
     modem's own stack carries the traffic, microATsocket's "attached and not connected");
@@ -99,6 +103,13 @@ class ModemSettings:
             )
         for name in TIME_SETTINGS:
             _check_seconds(name, getattr(self, name))
+        guard = self.escape_guard
+        if guard is not None and (
+            isinstance(guard, bool)
+            or not isinstance(guard, int | float)
+            or not 0.02 <= guard <= 5.1
+        ):
+            raise UsageError("the escape guard time must be from 0.02 to 5.1 seconds (V.250 S12)")
         attempts = self.sync_attempts
         if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 100:
             raise UsageError("sync_attempts must be a whole number from 1 to 100")

@@ -1,0 +1,134 @@
+"""The AT-socket plane (``bridge.atsocket_plane``) on a real pty, against a modem the
+test plays byte by byte on the pty's other end, and a packet pipe for the TUN: what the
+modem does wrong ends the plane with a reason, never an exception in the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tty
+from collections.abc import Callable, Coroutine
+from ipaddress import IPv6Address
+from typing import Any
+
+from bridge.atsocket_plane import AtSocketPlane
+from bridge.packet_pair import PacketPair
+from netstack.atsocket import AtSocketBridge
+from netstack.atsocket_vendors import VENDORS
+from netstack.ipwire import build_udp
+
+HOST = IPv6Address("2001:db8:2::2")
+REMOTE = IPv6Address("2001:db8:1::1")
+TIMEOUT = 20.0
+"""Generous for a busy machine; each wait ends on its condition long before."""
+
+
+class Modem:
+    """The pty's modem end: what the plane wrote, and answers written back."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.seen = b""
+
+    async def line(self, prefix: bytes) -> bytes:
+        """Until the plane has written a line starting with ``prefix``; that line. Every
+        other command line before it is answered OK (the vendor's set-up commands)."""
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(TIMEOUT):
+            while True:
+                *lines, _ = self.seen.split(b"\r")
+                for line in lines:
+                    self.seen = self.seen[len(line) + 1 :]
+                    if line.strip().startswith(prefix):
+                        return line.strip()
+                    self.say("\r\nOK\r\n")
+                ready = loop.create_future()
+                loop.add_reader(self.fd, ready.set_result, None)
+                try:
+                    await ready
+                finally:
+                    loop.remove_reader(self.fd)
+                self.seen += os.read(self.fd, 4096)
+
+    def say(self, text: str) -> None:
+        os.write(self.fd, text.encode())
+
+
+def run_with_plane(
+    vendor: str, scenario: Callable[[AtSocketPlane, Modem, PacketPair], Coroutine[Any, Any, None]]
+) -> list[dict[str, Any]]:
+    """``scenario`` with a plane on a new pty; the errors the event loop saw."""
+    errors: list[dict[str, Any]] = []
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(
+            lambda loop, context: errors.append(context)
+        )
+        modem_fd, line_fd = os.openpty()
+        tty.setraw(modem_fd)
+        tty.setraw(line_fd)
+        pair = PacketPair()
+        bridge = AtSocketBridge(VENDORS[vendor], local_address=HOST)
+        plane = AtSocketPlane(bridge, line_fd, pair.bridge_end, read_tun=True)
+        plane.start()
+        try:
+            await scenario(plane, Modem(modem_fd), pair)
+        finally:
+            plane.stop()
+            pair.close()
+            for fd in (modem_fd, line_fd):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+    asyncio.run(main())
+    return errors
+
+
+def datagram(payload: bytes = b"hello") -> bytes:
+    return build_udp(HOST, REMOTE, 40000, 7, payload)
+
+
+def test_connect_on_the_at_line_ends_the_plane_with_a_reason() -> None:
+    """A CONNECT nobody asked for: the command in flight fails, the queued ones are not
+    sent on a line that now carries data, the plane is lost with a reason."""
+
+    async def scenario(plane: AtSocketPlane, modem: Modem, pair: PacketPair) -> None:
+        pair.send(datagram())
+        pair.send(build_udp(HOST, REMOTE, 40001, 7, b"second flow"))
+        await modem.line(b"AT#SCFG=")
+        modem.say("\r\nCONNECT\r\n")
+        async with asyncio.timeout(TIMEOUT):
+            await plane.wait_lost()
+        assert plane.lost_reason == "the modem went online (CONNECT) on the AT line"
+        await asyncio.sleep(0.2)  # anything still due would be written by now
+        assert b"AT#" not in modem.seen, "nothing more sent after CONNECT"
+
+    assert run_with_plane("telit", scenario) == []
+
+
+def test_the_line_closing_ends_the_plane_with_a_reason() -> None:
+    async def scenario(plane: AtSocketPlane, modem: Modem, pair: PacketPair) -> None:
+        pair.send(datagram())
+        await modem.line(b"AT+SQNSCFG=")
+        os.close(modem.fd)
+        async with asyncio.timeout(TIMEOUT):
+            await plane.wait_lost()
+        assert plane.lost_reason is not None and plane.lost_reason.startswith("AT line")
+
+    assert run_with_plane("sequans", scenario) == []
+
+
+def test_close_is_bounded_when_the_modem_says_nothing() -> None:
+    async def scenario(plane: AtSocketPlane, modem: Modem, pair: PacketPair) -> None:
+        pair.send(datagram())
+        await modem.line(b"AT+QIOPEN=")
+        modem.say("\r\nOK\r\n\r\n+QIOPEN: 0,0\r\n")
+        await modem.line(b"AT+QISEND=")
+        modem.say("\r\n> ")
+        async with asyncio.timeout(TIMEOUT):
+            await plane.close(0.5)  # the send never ends: close gives up after 0.5 s
+        assert plane.bridge.sockets()
+
+    assert run_with_plane("quectel", scenario) == []
