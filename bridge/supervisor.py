@@ -63,6 +63,7 @@ from .errors import DeviceError, HostSetupError
 from .hooks import HookContext, run_hook
 from .line_sharing import EscapeIgnored, LineLost, LineSharing
 from .modem import (
+    PROFILES,
     Attached,
     BringUpFailed,
     Dialled,
@@ -639,7 +640,11 @@ class Supervisor:
             fallback = self.settings.at_socket_fallback and plane is not None
             if fallback and plane and atsocket_session.has_sockets(self._profile):
                 where = self.settings.at_port or "this line, between +++ and ATO"
-                self.say(f"IPv6 through the modem's AT sockets instead, on {where}")
+                ports = PROFILES[self._profile].ports if self._profile in PROFILES else ""
+                hint = (
+                    f" (the modem's ports: {ports})" if ports and not self.settings.at_port else ""
+                )
+                self.say(f"IPv6 through the modem's AT sockets instead, on {where}{hint}")
                 self._start_at_side(session, plane)
                 return
             session.ipv6_settled = True

@@ -217,6 +217,11 @@ def sharing_the_ppp_line(profile: str, messy: bool, extra: tuple[str, ...], work
     with TestNamespace.made() as namespace, SimProcess(workdir, *sim_args) as sim:
         args = ["--device", sim.device, "--dns", "none", *extra]
         with RunProcess(namespace, workdir, *args) as run:
+            if "--ipv6" not in extra:  # the fallback says what the profile knows of ports
+                run.wait_line(
+                    r"IPv6 through the modem's AT sockets instead, on this line, between "
+                    r"\+\+\+ and ATO \(the modem's ports: .+\)"
+                )
             run.wait_line(
                 rf"IPv6 up through the modem's AT sockets \({profile}\), sharing the line "
                 rf"with PPP \(\+\+\+/ATO\): {MODEM_IPV6}, DNS {DNS_IPV6}; UDP and ping only"

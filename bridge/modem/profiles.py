@@ -61,6 +61,9 @@ class ModemProfile:
     """(pattern in that reply, what it means)."""
     sim: bool = True
     """Whether there is a SIM to check (``AT+CPIN?``); False for a plain V.250 modem."""
+    ports: str = ""
+    """The AT ports the modem usually has, for a person: whether a second one is there
+    for the AT sockets beside PPP (``--at-port``), or they must share the line."""
 
 
 STANDARD_AUTH = AuthCommand(
@@ -128,6 +131,9 @@ SEQUANS = ModemProfile(
     # Cat-M1 firmware, LR6.x the NB-IoT one (Pycom's modem firmware update notes).
     edition_command="ATI1",
     editions=((r"\bLR5\.", "LTE-M"), (r"\bLR6\.", "NB-IoT")),
+    # Pycom's firmware drives the modem over one UART, and runs its send_at_cmd during
+    # PPP by suspending it (at-commands.md 1.8).
+    ports="one UART on Pycom boards: the AT sockets share it with PPP (+++ and ATO)",
 )
 
 TELIT = ModemProfile(
@@ -148,6 +154,7 @@ TELIT = ModemProfile(
     signal=SIGNAL,
     reset_command="AT#REBOOT",
     access_technologies=ACCESS_TECHNOLOGIES,
+    ports="on USB, several AT ports (ttyUSB*, ttyACM*), as the USB composition sets them",
 )
 
 QUECTEL = ModemProfile(
@@ -170,6 +177,9 @@ QUECTEL = ModemProfile(
     signal=SIGNAL,
     reset_command="AT+CFUN=1,1",
     access_technologies=ACCESS_TECHNOLOGIES,
+    # Quectel's Linux USB Driver User Guide: ttyUSB0 DM, ttyUSB1 NMEA, ttyUSB2 AT,
+    # ttyUSB3 modem (both of the last two take AT).
+    ports="on USB, ttyUSB2 (AT) beside ttyUSB3 (the modem port): --at-port /dev/ttyUSB2",
 )
 
 _UBLOX_NUMBERS = MappingProxyType(
@@ -191,6 +201,7 @@ UBLOX_R5 = ModemProfile(
     signal=SIGNAL,
     reset_command="AT+CFUN=15",  # u-blox: silent reset with detach, NVM saved
     access_technologies=LTE_M_AS_7,
+    ports="on USB, several CDC-ACM AT ports (ttyACM*); one UART otherwise",
 )
 
 UBLOX = replace(
