@@ -124,11 +124,15 @@ class ControlServer:
         *,
         at_port: SerialSettings | None = None,
         at_port_busy: Callable[[], bool] = lambda: False,
+        holder: str = "PPP holds it",
     ) -> None:
         self.path = path
         self._snapshot = snapshot
         self._at_port = at_port
         self._at_port_busy = at_port_busy
+        self._holder = holder
+        """Who has the first port while the link is up (``--mode at-socket``: the AT
+        sockets)."""
         """True while the bridge's own AT sockets use ``at_port`` (one user at a time)."""
         self._at_lock = asyncio.Lock()
         self._server = UnixServer(path, SOCKET_MODE)
@@ -223,7 +227,7 @@ class ControlServer:
         state = self._snapshot()
         device = state.modem.device or "the modem's port"
         if state.phase in _PPP_PHASES:
-            holder = "PPP holds it"
+            holder = self._holder
         elif state.phase is Phase.BRINGING_UP:
             holder = "its own AT dialogue (the bring-up) runs on it"
         else:

@@ -117,6 +117,7 @@ async def _observers(settings: RunSettings, supervisor: Supervisor) -> AsyncIter
         snapshot,
         at_port=at_port,
         at_port_busy=lambda: supervisor.at_port_in_use,
+        holder="PPP holds it" if settings.mode == "ppp" else "the modem's AT sockets use it",
     )
     serving = True
     try:

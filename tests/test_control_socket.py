@@ -19,6 +19,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,10 +48,11 @@ async def serving(
     state_dir: Path,
     snapshot: Callable[[], BridgeState] | None = None,
     at_port: SerialSettings | None = None,
+    **options: Any,
 ) -> AsyncIterator[ControlServer]:
     state = replace(up_state(), instance=INSTANCE)
     server = ControlServer(
-        socket_path(INSTANCE, state_dir), snapshot or (lambda: state), at_port=at_port
+        socket_path(INSTANCE, state_dir), snapshot or (lambda: state), at_port=at_port, **options
     )
     await server.start()
     try:
@@ -302,6 +304,27 @@ def test_at_with_one_port_is_refused_with_the_reason(
             "modem, /dev/ttyUSB2, and "
         )
         assert holder in line and "--at-port" in line
+
+    run(scenario)
+
+
+def test_at_refusals_name_the_at_sockets(tmp_path: Path) -> None:
+    """--mode at-socket: the first port is the AT sockets'; beside PPP, a second port
+    they use now is refused too (one user of a port at a time)."""
+    args = ("at", "--state-dir", str(tmp_path), "--instance", INSTANCE, "AT+CSQ")
+
+    async def scenario() -> None:
+        async with serving(tmp_path, holder="the modem's AT sockets use it"):
+            status, _, err = await pppbridge(*args)
+        assert status == ClientExit.REFUSED
+        assert "/dev/ttyUSB2, and the modem's AT sockets use it; give it" in one_line(err)
+        second = SerialSettings("/dev/ttyUSB3")
+        async with serving(tmp_path, at_port=second, at_port_busy=lambda: True):
+            status, _, err = await pppbridge(*args)
+        assert status == ClientExit.REFUSED
+        assert "the AT port /dev/ttyUSB3 carries IPv6 through the modem's AT sockets now" in (
+            one_line(err)
+        )
 
     run(scenario)
 
