@@ -79,6 +79,8 @@ class AtSocketPlane:
         self._waiting: list[AtSocketOutput] = []
         self._on_wanted = on_wanted
         self._ato: asyncio.Future[bytes | None] | None = None
+        self._finishing = False
+        """Lent the line, and time is up: new commands wait for the next loan."""
         self.bytes_read = 0
         self.bytes_written = 0
         """What crossed the AT line each way (the line time of the work: its bytes)."""
@@ -106,6 +108,15 @@ class AtSocketPlane:
         """Work for the modem waits, is in hand, or has a result to come."""
         return bool(self._waiting) or self.bridge.busy
 
+    @property
+    def line_busy(self) -> bool:
+        """A command of ours is on the line (sent, its result or payload not yet done)."""
+        return self._channel.pending is not None
+
+    def finish(self) -> None:
+        """The loan of the line is over: what is on it completes, new commands wait."""
+        self._finishing = True
+
     def command_mode(self, initial: bytes = b"") -> None:
         """The line is ours (``+++`` answered OK): read it, send what waited."""
         if not self._running or not self._online:
@@ -114,6 +125,7 @@ class AtSocketPlane:
         if self._channel.online:
             self._channel.resume_command_mode(now)
         self._online = False
+        self._finishing = False
         self._loop.add_reader(self._fd, self._line_readable)
         waiting, self._waiting = self._waiting, []
         self._apply(waiting)
@@ -232,8 +244,9 @@ class AtSocketPlane:
         for output in outputs:
             if self._lost.is_set() and not isinstance(output, ToTun):
                 continue  # no AT on a line that is gone (or carries data unasked)
-            if self._online and not isinstance(output, ToTun):
-                self._waiting.append(output)  # the line carries PPP: after the next +++
+            held = self._online or (self._finishing and isinstance(output, SendAt))
+            if held and not isinstance(output, ToTun):
+                self._waiting.append(output)  # the line is (going back) to PPP: next loan
                 self._on_wanted()
                 continue
             if isinstance(output, ToTun):

@@ -11,7 +11,9 @@ the work and ``ATO``:
     wanted (the AT side has commands) or poll (sockets open: the modem holds its ring
     URCs while online) -> PPP held (``DataPlane.hold``: not read, its writes kept) ->
     the line drained -> guard -> ``+++`` -> guard -> OK -> the AT work until the bridge
-    is idle and the line quiet for ``linger`` -> ``ATO`` -> CONNECT -> PPP released.
+    is idle and the line quiet for ``linger`` (or ``MAX_LOAN`` is up: what is on the
+    line completes, new work waits) -> ``ATO`` -> CONNECT -> PPP released, for at least
+    ``MIN_PPP`` before the next loan.
 
 A modem that does not answer ``+++`` stays online: the line cannot be shared and IPv6
 stays off (``EscapeIgnored``); one that took ``+++`` but does not answer ``ATO`` has
@@ -45,6 +47,11 @@ ATO_TIMEOUT = 5.0
 DRAIN_TIMEOUT = 5.0
 LINGER = 0.2
 """Seconds the line stays with AT once the work is done, for ring URCs that follow it."""
+MAX_LOAN = 1.0
+"""Seconds AT may keep the line while work keeps coming; then what is on the line
+completes and PPP has it back for at least ``MIN_PPP``."""
+MIN_PPP = 0.5
+"""Seconds PPP keeps the line between two loans: IPv6 through AT never starves IPv4."""
 POLL_INTERVAL = 2.0
 """Seconds between suspensions that only look for received data, while sockets are open."""
 READ_SIZE = 4096
@@ -77,6 +84,7 @@ class LineSharing:
         self._linger = linger
         self._loop = asyncio.get_running_loop()
         self._wanted = asyncio.Event()
+        self._released_at = self._loop.time()
         self.suspensions = 0
         self.suspended_seconds = 0.0
         self.last_suspension: float | None = None
@@ -111,6 +119,8 @@ class LineSharing:
             poll = self._poll if at_plane.bridge.sockets() else None
             await first_of(self._wanted.wait(), timeout=poll)
             self._wanted.clear()
+            # PPP's share of the line: a rate limit, not a wait for news.
+            await asyncio.sleep(max(0.0, self._released_at + MIN_PPP - self._loop.time()))
             started = self._loop.time()
             rest = await self._escape()
             if rest is None:
@@ -125,7 +135,8 @@ class LineSharing:
                 raise LineLost("the modem did not go back online (ATO)")
 
     def _count(self, started: float) -> None:
-        took = self._loop.time() - started
+        self._released_at = self._loop.time()
+        took = self._released_at - started
         self.suspensions += 1
         self.suspended_seconds += took
         self.last_suspension = took
@@ -175,12 +186,18 @@ class LineSharing:
 
     async def _work(self, at_plane: AtSocketPlane) -> None:
         """Until the AT side is idle and has been for ``linger`` (rings that follow the
-        work), bounded by the commands' own timeouts."""
-        quiet_since = self._loop.time()
+        work); after ``MAX_LOAN`` until the command on the line is done (new ones wait).
+        Bounded by the commands' own timeouts."""
+        started = quiet_since = self._loop.time()
         while True:
-            if at_plane.busy:
-                quiet_since = self._loop.time()
-            elif self._loop.time() - quiet_since >= self._linger:
+            now = self._loop.time()
+            if now - started >= MAX_LOAN:
+                at_plane.finish()
+                if not at_plane.line_busy:
+                    return
+            elif at_plane.busy:
+                quiet_since = now
+            elif now - quiet_since >= self._linger:
                 return
             await first_of(at_plane.progress(), timeout=self._linger / 4)
 

@@ -436,12 +436,14 @@ async def echo_round_trips(
     port: int,
     count: int,
     size: int = 0,
+    sport: int | None = None,
 ) -> list[float | None]:
     """``count`` UDP echoes from ``source``, one at a time (the next once the last came
     back or timed out): each one's round trip in seconds, None for a lost one. ``size``:
-    octets of payload at least (the text that tells them apart, padded)."""
+    octets of payload at least (the text that tells them apart, padded); ``sport``: the
+    source port (the same flow as an earlier call), or a new one."""
     loop = asyncio.get_running_loop()
-    sport = random.randrange(49152, 65536)
+    sport = sport or random.randrange(49152, 65536)
     rtts: list[float | None] = []
     for seq in range(count):
         payload = f"pppbridge probe {seq} {time.time_ns()}".encode().ljust(size, b".")

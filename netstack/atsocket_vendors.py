@@ -402,20 +402,22 @@ QUECTEL_BG96 = VendorSockets(
     modem_assigns_ids=False,
     payload_limit=1460,  # 3.3: send_length 0..1460 (BG95)
     read_limit=1500,  # 3.4: read_length 0..1500
-    # Received data in hex on its own line [P]: AT+QICFG="dataformat",<send>,<recv> and
-    # "viewmode" 0 (header and data on separate lines), as public EC20/EC801E drivers set.
-    setup=('AT+QICFG="dataformat",0,1', 'AT+QICFG="viewmode",0'),
+    # Payloads in hex both ways [P]: AT+QICFG="dataformat",<send>,<recv> (after the
+    # prompt, two hex digits an octet, <len> still counting octets; received data in hex
+    # on its own line) and "viewmode" 0 (header and data on separate lines), as public
+    # EC20/EC801E drivers set them.
+    setup=('AT+QICFG="dataformat",1,1', 'AT+QICFG="viewmode",0'),
     configure=(),
     # 3.2: a "UDP" client socket per flow, buffer access mode (0).
     open='AT+QIOPEN={cid},{id},"UDP","{addr}",{port},{lport},0',
     open_prefix=None,
     open_result=UrcFormat("+QIOPEN:", socket=0, value=1),  # 3.2: after OK
     open_timeout=150.0,  # 3.2: "wait up to 150 s"
-    send="AT+QISEND={id},{len}",  # 3.3: exactly <len> octets after the prompt
+    send="AT+QISEND={id},{len}",  # 3.3: <len> octets after the prompt (here in hex)
     send_prefix=None,
     prompt=b"> ",
     prompt_delay=0.0,
-    payload_hex=False,
+    payload_hex=True,
     send_finals=(("SEND OK", True), ("SEND FAIL", False)),  # 3.3
     rings=(UrcFormat("+QIURC:", tag="recv", socket=0, value=1),),  # 3.4
     read="AT+QIRD={id},{max}",

@@ -18,8 +18,9 @@ of its side at 10 bits a byte, 8N1) and each path, one after the other on one mo
   which opens the socket, is left out of the figures);
 - one line shared (no second AT port): a PPP call whose line the AT sockets borrow
   between ``+++`` and ``ATO`` (the escape's guard time set to 0.1 s), the same IPv6
-  echoes, each one a suspension of PPP; with the suspension's cost (PPP off the line),
-  against the Pycom firmware's 2.5 s per AT command during PPP.
+  echoes back to back: a loan of the line carries those that come within a second, then
+  PPP has it back for half a second; with the number of suspensions and what each cost
+  (PPP off the line), against the Pycom firmware's 2.5 s per AT command during PPP.
 
 Printed: exchanges per second, median and 90th percentile round trip; for the AT path
 the octets each exchange writes and reads on the AT line (commands, prompts, payloads
@@ -44,6 +45,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bridge.cli import build_parser  # noqa: E402
+from bridge.line_sharing import LINGER, MAX_LOAN, MIN_PPP  # noqa: E402
 from bridge.probe import (  # noqa: E402
     PathFailed,
     at_socket_call,
@@ -60,6 +62,8 @@ ECHO_IPV4 = IPv4Address("198.51.100.1")
 ECHO_IPV6 = IPv6Address("2001:db8:1::1")
 ECHO_PORT = 7
 TARGET_RATIO = 1.3
+FLOW = 50007
+"""The host's UDP port of every exchange: one flow, one modem socket, opened once."""
 BAUD = 115200
 
 
@@ -74,7 +78,11 @@ class Figures:
     mandated_wait: float = 0.0
     """Silence the vendor's protocol demands per exchange (u-blox: 50 ms after ``@``)."""
     suspension: float | None = None
-    """The mean time PPP was off the line for each exchange (one line shared)."""
+    """The mean time PPP was off the line a suspension (one line shared)."""
+    suspensions: int = 0
+    alone: tuple[float, float] | None = None
+    """One exchange after the line went back to PPP: its round trip, and the time PPP
+    was off the line for it (the cost of one AT command during PPP)."""
 
     @property
     def median(self) -> float:
@@ -130,9 +138,9 @@ async def _at_sockets(
 ) -> Figures:
     async with at_socket_call(port, settings) as call:
         pair, address, plane = call.pair, call.address, call.plane
-        await echo_round_trips(pair, address, ECHO_IPV6, ECHO_PORT, 1, size)  # opens
+        await echo_round_trips(pair, address, ECHO_IPV6, ECHO_PORT, 1, size, FLOW)  # opens
         written, read = plane.bytes_written, plane.bytes_read
-        rtts = await echo_round_trips(pair, address, ECHO_IPV6, ECHO_PORT, count, size)
+        rtts = await echo_round_trips(pair, address, ECHO_IPV6, ECHO_PORT, count, size, FLOW)
         octets = (plane.bytes_written - written + plane.bytes_read - read) / count
     figures = _figures("AT sockets (IPv6 UDP)", baud, rtts)
     figures.line_octets = octets
@@ -145,13 +153,25 @@ async def _shared(
 ) -> Figures:
     async with shared_line_call(port, settings) as call:
         pair, address, sharing = call.ppp.pair, call.address, call.sharing
-        await echo_round_trips(pair, address, ECHO_IPV6, ECHO_PORT, 1, size)  # opens
+        await echo_round_trips(pair, address, ECHO_IPV6, ECHO_PORT, 1, size, FLOW)  # opens
         before = (sharing.suspensions, sharing.suspended_seconds)
-        rtts = await echo_round_trips(pair, address, ECHO_IPV6, ECHO_PORT, count, size)
+        rtts = await echo_round_trips(pair, address, ECHO_IPV6, ECHO_PORT, count, size, FLOW)
         suspensions = sharing.suspensions - before[0]
         seconds = sharing.suspended_seconds - before[1]
+        # The line back with PPP for a while (the loan over, PPP's share passed), then
+        # one exchange alone: one suspension, all its cost.
+        await asyncio.sleep(MAX_LOAN + MIN_PPP + LINGER)
+        loans = sharing.suspensions
+        alone = await echo_round_trips(pair, address, ECHO_IPV6, ECHO_PORT, 1, size, FLOW)
+        for _ in range(100):  # until that loan is over and counted (10 s at most)
+            if sharing.suspensions > loans:
+                break
+            await asyncio.sleep(0.1)
     figures = _figures("one line, +++/ATO", baud, rtts)
     figures.suspension = seconds / suspensions if suspensions else None
+    figures.suspensions = suspensions
+    if alone[0] is not None and sharing.suspensions > loans and sharing.last_suspension:
+        figures.alone = (alone[0], sharing.last_suspension)
     return figures
 
 
@@ -197,12 +217,23 @@ def main() -> int:
         ratio = "-" if line_time is None else f"{figures.median / line_time:.2f}"
         lost = f" ({figures.lost} lost)" if figures.lost else ""
         if figures.suspension is not None:
-            lost += f" PPP off the line {figures.suspension * 1000:.0f} ms an exchange"
+            lost += (
+                f" {figures.suspensions} suspensions, PPP off the line "
+                f"{figures.suspension * 1000:.0f} ms each"
+            )
         print(
             f"{figures.path:<24} {line:>11} {1 / statistics.mean(figures.rtts):>8.1f} "
             f"{figures.median * 1000:>7.1f}ms {figures.p90 * 1000:>7.1f}ms {octets:>7} "
             f"{shown_time:>10} {ratio:>6}{lost}"
         )
+    for figures in results:
+        if figures.alone is not None:
+            line = "unthrottled" if figures.baud is None else f"{figures.baud} baud"
+            rtt, off = figures.alone
+            print(
+                f"one line at {line}: an exchange alone takes {rtt * 1000:.0f} ms, PPP off "
+                f"the line {off * 1000:.0f} ms for it (Pycom firmware: about 2500 ms)"
+            )
     at_line = [f for f in results if f.line_time is not None]
     for figures in at_line:
         assert figures.line_time is not None

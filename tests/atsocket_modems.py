@@ -286,15 +286,16 @@ class TelitModem(ScriptedModem):
 
 @dataclass
 class QuectelModem(ScriptedModem):
-    """Quectel BG96 (at-commands.md 3): +QIOPEN after OK, raw payload after "> ",
-    SEND OK, hex reads, +QPING after OK."""
+    """Quectel BG96 (at-commands.md 3): +QIOPEN after OK, the payload in hex after "> "
+    (+QICFG "dataformat",1,1), SEND OK, hex reads, +QPING after OK."""
 
     prompt: bytes = b"> "
+    hex_payload: bool = True
     open_error: int = 0
 
     def table(self) -> list[tuple[str, Handler]]:
         return [
-            (r'AT\+QICFG="dataformat",0,1', lambda m, t: self.ok()),
+            (r'AT\+QICFG="dataformat",1,1', lambda m, t: self.ok()),
             (r'AT\+QICFG="viewmode",0', lambda m, t: self.ok()),
             (r'AT\+QIOPEN=1,(\d+),"UDP","([^"]+)",(\d+),(\d+),0', self._open),
             (r"AT\+QISEND=(?P<id>\d+),(?P<len>\d+)", self.prompted),

@@ -45,7 +45,7 @@ def telit_send(rig: Rig, *, echo: bool = False, final: str = OK) -> None:
 def quectel_open(rig: Rig, result: str | None = "+QIOPEN: 0,0") -> None:
     """The +QICFG setup, +QIOPEN's OK and, a second later, its ``result`` (3.2)."""
     rig.host(udp(b"hello"))
-    rig.exchange('AT+QICFG="dataformat",0,1', OK)
+    rig.exchange('AT+QICFG="dataformat",1,1', OK)
     rig.exchange('AT+QICFG="viewmode",0', OK)
     rig.exchange('AT+QIOPEN=1,0,"UDP","2001:db8:1::10",5683,40000,0', OK)
     rig.nothing_written()  # the datagram waits for +QIOPEN
@@ -55,10 +55,10 @@ def quectel_open(rig: Rig, result: str | None = "+QIOPEN: 0,0") -> None:
 
 
 def quectel_send(rig: Rig, final: str, prompt: str = "> ") -> None:
-    """Then +QISEND, the prompt, the octets as they are (3.3), ``final``."""
+    """Then +QISEND, the prompt, the octets in hex ("dataformat" 1, 3.3), ``final``."""
     quectel_open(rig)
     rig.exchange("AT+QISEND=0,5", prompt)
-    rig.expect_payload(b"hello")
+    rig.expect_payload(b"68656C6C6F")
     rig.reply(final)
 
 
