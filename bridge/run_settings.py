@@ -130,6 +130,10 @@ class RunSettings:
         pdp = self.modem.pdp.value
         object.__setattr__(self, "ipv4", pdp in ("ip", "ipv4v6") and self.mode == "ppp")
         object.__setattr__(self, "ipv6", pdp in ("ipv6", "ipv4v6"))
+        if self.ipv6_path == "at-socket" and not self.ipv6:
+            raise UsageError(
+                "--ipv6 at-socket needs a PDP type with IPv6: --pdp ipv6 or ipv4v6, not ip"
+            )
         if self.mode == "at-socket" and not self.ipv6:
             raise UsageError(
                 "--mode at-socket carries IPv6 only: it needs --pdp ipv6 or ipv4v6, not ip"

@@ -115,3 +115,5 @@ def test_refusals(tmp_path: Path) -> None:
         tmp_path, "", "--mode", "at-socket", "--pdp", "ip"
     )
     assert "124" not in refusal(tmp_path, "", "--at-line-limit", "8")
+    no_ipv6 = refusal(tmp_path, "", "--ipv6", "at-socket", "--pdp", "ip")
+    assert "--ipv6 at-socket needs a PDP type with IPv6" in no_ipv6

@@ -56,13 +56,19 @@ def test_an_ipv6_context_gives_its_ipv6_address_alone() -> None:
     assert pair.result.ipv6 == CLIENT_V6 and pair.result.ipv4 is None
 
 
-def test_no_address_at_all_is_a_pdp_failure() -> None:
-    """An IPv4-only context on an IPv6-only network: activated, but no address."""
+@pytest.mark.parametrize(
+    ("ipv6_only", "said"),
+    [(False, "has no IPv6 address"), (True, "the network refused to activate")],
+)
+def test_no_ipv6_address_is_a_pdp_failure(ipv6_only: bool, said: str) -> None:
+    """An IPv4-only context: activated, but nothing the modem's sockets could carry here;
+    on an IPv6-only network the network refuses it outright."""
     settings = replace(ATTACH, pdp=PdpType.IP)
-    pair = attach(SimSettings(profile="sequans", ipv6_only=True), settings)
+    pair = attach(SimSettings(profile="sequans", ipv6_only=ipv6_only), settings)
     result = pair.result
     assert isinstance(result, BringUpFailed), result
     assert (result.step, result.kind) == (Step.ACTIVATE, FailureKind.PDP)
+    assert said in result.message
 
 
 @pytest.mark.parametrize(("profile", "messy"), CASES)

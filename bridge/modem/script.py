@@ -419,6 +419,12 @@ def _addresses_verdict(facts: Facts, done: CommandDone | None, now: float) -> Ve
     """The addresses read; the context must have one of each family its type asks for
     (an IPV4V6 context on an IPv6-only network has only its IPv6 one: enough)."""
     wanted = facts.settings.pdp.at_name
+    if facts.context_ipv6 is None and not facts.settings.dial:
+        return Fail(
+            FailureKind.PDP,
+            "the active context has no IPv6 address (+CGPADDR), and the modem's sockets "
+            "carry IPv6 only here (--mode at-socket)",
+        )
     if facts.context_ipv6 is None and wanted in ("IPV6", "IPV4V6"):
         if wanted == "IPV6" or facts.context_ipv4 is None:
             return Fail(FailureKind.PDP, "the active context has no IPv6 address (+CGPADDR)")
