@@ -10,7 +10,7 @@ from __future__ import annotations
 from ipaddress import IPv6Address
 
 from netstack.atsocket import AtSocketBridge
-from netstack.atsocket_vendors import VENDORS
+from netstack.atsocket_vendors import UBLOX_SARA_R4, UBLOX_SARA_R4_INLINE_HEX, VENDORS
 
 from .modem.parsers import parse_registration, value_after
 from .run_settings import RunSettings
@@ -21,6 +21,10 @@ TUN_MTU = 1500
 VENDOR_OF_PROFILE = {"ublox-r5": "ublox"}
 """Modem profiles whose sockets are another profile's (SARA-R5 takes SARA-R4's
 commands, at-commands.md 4)."""
+INLINE_HEX_LINE = 1100
+"""The longest u-blox +USOST line with its payload in hex inside it (512 octets: 1024
+digits, the address, ports and quotes): a line limit under it takes the binary syntax
+(``@``, the payload after it in pieces) instead."""
 REGISTRATION_COMMANDS = ("+CEREG", "+CGREG", "+CREG")
 LOST = frozenset({0, 3})
 """27.007 <stat>: not registered and not searching, registration denied."""
@@ -44,6 +48,10 @@ def make_bridge(profile: str, settings: RunSettings, address: IPv6Address) -> At
             f"the {profile} modem profile has no AT socket commands: name the modem with "
             f"--profile ({known})"
         )
+    limit = settings.at_line_limit
+    if vendor is UBLOX_SARA_R4 and (limit is None or limit >= INLINE_HEX_LINE):
+        # Hex in the command line (4.3): no "@" and no 50 ms of silence a datagram.
+        vendor = UBLOX_SARA_R4_INLINE_HEX
     return AtSocketBridge(
         vendor,
         local_address=address,

@@ -52,7 +52,12 @@ def test_urcs_that_do_not(line: str) -> None:
 
 @pytest.mark.parametrize(
     ("profile", "vendor"),
-    [("sequans", "sequans"), ("telit", "telit"), ("quectel", "quectel"), ("ublox-r5", "ublox")],
+    [
+        ("sequans", "sequans"),
+        ("telit", "telit"),
+        ("quectel", "quectel"),
+        ("ublox-r5", "ublox-inline-hex"),  # hex in the line: no "@", no 50 ms a datagram
+    ],
 )
 def test_each_profile_has_its_vendors_commands(tmp_path: Path, profile: str, vendor: str) -> None:
     bridge = make_bridge(profile, settings(tmp_path, None, "--mode", "at-socket"), ADDRESS)
@@ -66,6 +71,13 @@ def test_a_profile_without_socket_commands_says_what_to_do(tmp_path: Path, profi
         NoAtSockets, match=f"the {profile} modem profile has no AT socket.*--profile"
     ):
         make_bridge(profile, settings(tmp_path, None), ADDRESS)
+
+
+def test_ublox_takes_the_binary_syntax_under_a_line_limit(tmp_path: Path) -> None:
+    """Pycom-like 124 characters: the payload cannot be in the line; after "@" it can be
+    written in pieces."""
+    limited = settings(tmp_path, None, "--at-line-limit", "124")
+    assert make_bridge("ublox", limited, ADDRESS).vendor.name == "ublox"
 
 
 def test_the_line_limit_and_idle_time_reach_the_bridge(tmp_path: Path) -> None:

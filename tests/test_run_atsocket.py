@@ -162,7 +162,7 @@ def at_sockets_then_the_host_as_it_was(
         with RunProcess(namespace, workdir, *args) as run:
             run.wait_line(r"context active after [0-9.]+ s, not dialled")
             run.wait_line(
-                rf"IPv6 up through the modem's AT sockets \({profile}\): {MODEM_IPV6}, "
+                rf"IPv6 up through the modem's AT sockets \({profile}[^)]*\): {MODEM_IPV6}, "
                 rf"DNS {DNS_IPV6}, MTU \d+; UDP and ping only"
             )
             run.wait_line(rf"ready: try ping -6 -I pppbridge0 {ECHO_IPV6}")
@@ -194,7 +194,7 @@ def beside_ppp(profile: str, messy: bool, extra: tuple[str, ...], workdir: Path)
                 run.wait_line("no IPv6 on this link: .*Protocol-Rejected IPV6CP")
                 run.wait_line("IPv6 through the modem's AT sockets instead, on /dev/pts/")
             run.wait_line(
-                rf"IPv6 up through the modem's AT sockets on /dev/pts/\d+ \({profile}\): "
+                rf"IPv6 up through the modem's AT sockets on /dev/pts/\d+ \({profile}[^)]*\): "
                 rf"{MODEM_IPV6}, DNS {DNS_IPV6}; UDP and ping only"
             )
             run.wait_line(r"IPv4 up: 203\.0\.113\.10")
@@ -223,7 +223,7 @@ def sharing_the_ppp_line(profile: str, messy: bool, extra: tuple[str, ...], work
                     r"\+\+\+ and ATO \(the modem's ports: .+\)"
                 )
             run.wait_line(
-                rf"IPv6 up through the modem's AT sockets \({profile}\), sharing the line "
+                rf"IPv6 up through the modem's AT sockets \({profile}[^)]*\), sharing the line "
                 rf"with PPP \(\+\+\+/ATO\): {MODEM_IPV6}, DNS {DNS_IPV6}; UDP and ping only"
             )
             run.wait_line("ready")
