@@ -81,6 +81,8 @@ class AtSocketPlane:
         self._ato: asyncio.Future[bytes | None] | None = None
         self._finishing = False
         """Lent the line, and time is up: new commands wait for the next loan."""
+        self._reading = False
+        """The plane reads the line (a shared line: only while lent to AT)."""
         self.bytes_read = 0
         self.bytes_written = 0
         """What crossed the AT line each way (the line time of the work: its bytes)."""
@@ -91,7 +93,7 @@ class AtSocketPlane:
         already read from the line."""
         self._running = True
         if not self._online:
-            self._loop.add_reader(self._fd, self._line_readable)
+            self._read_line(True)
         if self._read_tun:
             self._tun_reader.start()
         if initial:
@@ -107,6 +109,16 @@ class AtSocketPlane:
     def busy(self) -> bool:
         """Work for the modem waits, is in hand, or has a result to come."""
         return bool(self._waiting) or self.bridge.busy
+
+    @property
+    def lost(self) -> bool:
+        return self._lost.is_set()
+
+    @property
+    def commanding(self) -> bool:
+        """The line is lent to the plane and in command mode (``command_mode`` was
+        called, ``go_online`` has not brought it back online)."""
+        return self._running and not self._online and not self._lost.is_set()
 
     @property
     def line_busy(self) -> bool:
@@ -126,7 +138,7 @@ class AtSocketPlane:
             self._channel.resume_command_mode(now)
         self._online = False
         self._finishing = False
-        self._loop.add_reader(self._fd, self._line_readable)
+        self._read_line(True)
         waiting, self._waiting = self._waiting, []
         self._apply(waiting)
         if initial:
@@ -170,12 +182,21 @@ class AtSocketPlane:
         if not self._running:
             return
         self._running = False
-        self._loop.remove_reader(self._fd)
+        self._read_line(False)
         self._tun_reader.stop()
         self._writer.stop()
         self._timer.cancel()
 
     # ------------------------------------------------------------------- inputs
+    def _read_line(self, on: bool) -> None:
+        """Read the line, or stop: only ever our own reader (a shared line's other
+        reader is the PPP data plane's)."""
+        if on and not self._reading:
+            self._loop.add_reader(self._fd, self._line_readable)
+        elif not on and self._reading:
+            self._loop.remove_reader(self._fd)
+        self._reading = on
+
     def _line_readable(self) -> None:
         try:
             data = os.read(self._fd, READ_SIZE)
@@ -201,7 +222,7 @@ class AtSocketPlane:
         if ato is not None and not ato.done() and not isinstance(event, Urc | Prompt):
             if event.command == "ATO":  # ours, not the bridge's
                 if isinstance(event, Connected):
-                    self._loop.remove_reader(self._fd)
+                    self._read_line(False)
                     self._online = True
                     ato.set_result(event.trailing)
                 else:
@@ -234,7 +255,7 @@ class AtSocketPlane:
     def _line_lost(self, why: str) -> None:
         if self.lost_reason is None:
             self.lost_reason = why
-        self._loop.remove_reader(self._fd)
+        self._read_line(False)
         self._lost.set()
         self._wake()
 
@@ -244,7 +265,9 @@ class AtSocketPlane:
         for output in outputs:
             if self._lost.is_set() and not isinstance(output, ToTun):
                 continue  # no AT on a line that is gone (or carries data unasked)
-            held = self._online or (self._finishing and isinstance(output, SendAt))
+            # While ATO is pending the channel takes no command: the next loan sends it.
+            going = self._ato is not None and not self._ato.done()
+            held = self._online or going or (self._finishing and isinstance(output, SendAt))
             if held and not isinstance(output, ToTun):
                 self._waiting.append(output)  # the line is (going back) to PPP: next loan
                 self._on_wanted()

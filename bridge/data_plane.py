@@ -114,6 +114,11 @@ class DataPlane:
         await self._writer.drained()
 
     @property
+    def backlog(self) -> int:
+        """Octets written that the line has not taken yet."""
+        return self._writer.backlog
+
+    @property
     def quiet_at(self) -> float:
         """Loop time from which the line is silent (what was written has left a UART at
         the port's baud rate)."""

@@ -273,9 +273,12 @@ async def shared_line_call(
     shared = replace(settings, modem=replace(settings.modem, escape_guard=guard))
     async with ppp_call(port, shared) as call:
         sharing = LineSharing(port.fileno(), call.plane, call.dialled.escape_guard)
-        attached = await sharing.borrow(
-            lambda: _bring_up(port, replace(settings.modem, dial=False), lambda item: None)
-        )
+        try:
+            attached = await sharing.borrow(
+                lambda: _bring_up(port, replace(settings.modem, dial=False), lambda item: None)
+            )
+        except (EscapeIgnored, LineLost) as exc:
+            raise PathFailed(str(exc)) from None
         assert isinstance(attached, Attached)
         if attached.ipv6 is None:
             raise PathFailed("the context has no IPv6 address (+CGPADDR)")

@@ -447,8 +447,8 @@ class Supervisor:
             except EscapeIgnored as exc:
                 why = str(exc)
             except LineLost as exc:
-                why = str(exc)
-                plane.lost(why)
+                why = f"{exc}; the call is over"
+                plane.lost(str(exc))
         finally:
             self._at_side_down(session, plane, at_plane, why)
             plane.release()
@@ -503,7 +503,8 @@ class Supervisor:
             log.warning("the modem's IPv6 address could not be withdrawn: %s", exc)
         self.status.ipv6_globals(self.host.ipv6_globals)
         if why is not None:
-            self.say(f"IPv6 through the AT sockets ended: {why}; IPv6 is off for this call")
+            more = "" if why.endswith("the call is over") else "; IPv6 is off for this call"
+            self.say(f"IPv6 through the AT sockets ended: {why}{more}")
 
     async def _read_context(self, line: int) -> tuple[IPv6Address, list[IPv6Address]] | str:
         """The context's IPv6 address and DNS servers, read on ``line``; or why not."""

@@ -132,3 +132,71 @@ def test_close_is_bounded_when_the_modem_says_nothing() -> None:
         assert plane.bridge.sockets()
 
     assert run_with_plane("quectel", scenario) == []
+
+
+# --- a line shared with PPP (bridge.line_sharing) ------------------------------------------
+
+
+def shared_plane(line_fd: int, pair: PacketPair) -> AtSocketPlane:
+    bridge = AtSocketBridge(VENDORS["telit"], local_address=HOST)
+    plane = AtSocketPlane(bridge, line_fd, pair.bridge_end, read_tun=False, shared=True)
+    plane.start()
+    return plane
+
+
+def run_shared(scenario: Callable[[int, int, PacketPair], Coroutine[Any, Any, None]]) -> list[Any]:
+    """``scenario(modem_fd, line_fd, pair)``; the errors the event loop saw."""
+    errors: list[Any] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda loop, context: errors.append(context))
+        modem_fd, line_fd = os.openpty()
+        tty.setraw(modem_fd)
+        tty.setraw(line_fd)
+        pair = PacketPair()
+        try:
+            await scenario(modem_fd, line_fd, pair)
+        finally:
+            pair.close()
+            os.close(modem_fd)
+            os.close(line_fd)
+
+    asyncio.run(main())
+    return errors
+
+
+def test_a_datagram_while_ato_is_pending_waits_for_the_next_loan() -> None:
+    async def scenario(modem_fd: int, line_fd: int, pair: PacketPair) -> None:
+        plane = shared_plane(line_fd, pair)
+        modem = Modem(modem_fd)
+        plane.command_mode()
+        going = asyncio.ensure_future(plane.go_online(TIMEOUT))
+        await modem.line(b"ATO")
+        plane.from_tun(datagram())  # the channel has ATO pending: held, not sent
+        assert plane.busy
+        modem.say("\r\nCONNECT\r\n")
+        async with asyncio.timeout(TIMEOUT):
+            assert await going == b""
+        assert not plane.commanding and plane.busy  # the datagram's commands wait
+        plane.stop()
+
+    assert run_shared(scenario) == []
+
+
+def test_a_shared_plane_leaves_the_other_reader_of_its_line_alone() -> None:
+    """PPP's data plane reads the same descriptor while the line is online: stopping the
+    AT side must not take PPP's reader away."""
+
+    async def scenario(modem_fd: int, line_fd: int, pair: PacketPair) -> None:
+        loop = asyncio.get_running_loop()
+        ppp_read = asyncio.Event()
+        loop.add_reader(line_fd, lambda: (os.read(line_fd, 4096), ppp_read.set()))
+        plane = shared_plane(line_fd, pair)
+        plane.stop()
+        os.write(modem_fd, b"~ppp~")
+        async with asyncio.timeout(TIMEOUT):
+            await ppp_read.wait()
+        loop.remove_reader(line_fd)
+
+    assert run_shared(scenario) == []
