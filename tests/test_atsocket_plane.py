@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tty
 from collections.abc import Callable, Coroutine
 from ipaddress import IPv6Address
 from typing import Any
@@ -16,74 +15,29 @@ from bridge.packet_pair import PacketPair
 from netstack.atsocket import AtSocketBridge
 from netstack.atsocket_vendors import VENDORS
 from netstack.ipwire import build_udp
+from pty_modem import TIMEOUT, Modem, on_a_pty
 
 HOST = IPv6Address("2001:db8:2::2")
 REMOTE = IPv6Address("2001:db8:1::1")
-TIMEOUT = 20.0
-"""Generous for a busy machine; each wait ends on its condition long before."""
-
-
-class Modem:
-    """The pty's modem end: what the plane wrote, and answers written back."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.seen = b""
-
-    async def line(self, prefix: bytes) -> bytes:
-        """Until the plane has written a line starting with ``prefix``; that line. Every
-        other command line before it is answered OK (the vendor's set-up commands)."""
-        loop = asyncio.get_running_loop()
-        async with asyncio.timeout(TIMEOUT):
-            while True:
-                *lines, _ = self.seen.split(b"\r")
-                for line in lines:
-                    self.seen = self.seen[len(line) + 1 :]
-                    if line.strip().startswith(prefix):
-                        return line.strip()
-                    self.say("\r\nOK\r\n")
-                ready = loop.create_future()
-                loop.add_reader(self.fd, ready.set_result, None)
-                try:
-                    await ready
-                finally:
-                    loop.remove_reader(self.fd)
-                self.seen += os.read(self.fd, 4096)
-
-    def say(self, text: str) -> None:
-        os.write(self.fd, text.encode())
 
 
 def run_with_plane(
     vendor: str, scenario: Callable[[AtSocketPlane, Modem, PacketPair], Coroutine[Any, Any, None]]
-) -> list[dict[str, Any]]:
+) -> list[Any]:
     """``scenario`` with a plane on a new pty; the errors the event loop saw."""
-    errors: list[dict[str, Any]] = []
 
-    async def main() -> None:
-        asyncio.get_running_loop().set_exception_handler(
-            lambda loop, context: errors.append(context)
-        )
-        modem_fd, line_fd = os.openpty()
-        tty.setraw(modem_fd)
-        tty.setraw(line_fd)
+    async def with_plane(modem: Modem, line_fd: int) -> None:
         pair = PacketPair()
         bridge = AtSocketBridge(VENDORS[vendor], local_address=HOST)
         plane = AtSocketPlane(bridge, line_fd, pair.bridge_end, read_tun=True)
         plane.start()
         try:
-            await scenario(plane, Modem(modem_fd), pair)
+            await scenario(plane, modem, pair)
         finally:
             plane.stop()
             pair.close()
-            for fd in (modem_fd, line_fd):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
 
-    asyncio.run(main())
-    return errors
+    return on_a_pty(with_plane)
 
 
 def datagram(payload: bytes = b"hello") -> bytes:
@@ -144,32 +98,24 @@ def shared_plane(line_fd: int, pair: PacketPair) -> AtSocketPlane:
     return plane
 
 
-def run_shared(scenario: Callable[[int, int, PacketPair], Coroutine[Any, Any, None]]) -> list[Any]:
-    """``scenario(modem_fd, line_fd, pair)``; the errors the event loop saw."""
-    errors: list[Any] = []
+def run_shared(
+    scenario: Callable[[Modem, int, PacketPair], Coroutine[Any, Any, None]],
+) -> list[Any]:
+    """``scenario(modem, line_fd, pair)``; the errors the event loop saw."""
 
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        loop.set_exception_handler(lambda loop, context: errors.append(context))
-        modem_fd, line_fd = os.openpty()
-        tty.setraw(modem_fd)
-        tty.setraw(line_fd)
+    async def with_pair(modem: Modem, line_fd: int) -> None:
         pair = PacketPair()
         try:
-            await scenario(modem_fd, line_fd, pair)
+            await scenario(modem, line_fd, pair)
         finally:
             pair.close()
-            os.close(modem_fd)
-            os.close(line_fd)
 
-    asyncio.run(main())
-    return errors
+    return on_a_pty(with_pair)
 
 
 def test_a_datagram_while_ato_is_pending_waits_for_the_next_loan() -> None:
-    async def scenario(modem_fd: int, line_fd: int, pair: PacketPair) -> None:
+    async def scenario(modem: Modem, line_fd: int, pair: PacketPair) -> None:
         plane = shared_plane(line_fd, pair)
-        modem = Modem(modem_fd)
         plane.command_mode()
         going = asyncio.ensure_future(plane.go_online(TIMEOUT))
         await modem.line(b"ATO")
@@ -188,13 +134,13 @@ def test_a_shared_plane_leaves_the_other_reader_of_its_line_alone() -> None:
     """PPP's data plane reads the same descriptor while the line is online: stopping the
     AT side must not take PPP's reader away."""
 
-    async def scenario(modem_fd: int, line_fd: int, pair: PacketPair) -> None:
+    async def scenario(modem: Modem, line_fd: int, pair: PacketPair) -> None:
         loop = asyncio.get_running_loop()
         ppp_read = asyncio.Event()
         loop.add_reader(line_fd, lambda: (os.read(line_fd, 4096), ppp_read.set()))
         plane = shared_plane(line_fd, pair)
         plane.stop()
-        os.write(modem_fd, b"~ppp~")
+        modem.say(b"~ppp~")
         async with asyncio.timeout(TIMEOUT):
             await ppp_read.wait()
         loop.remove_reader(line_fd)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import tty
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -17,63 +16,28 @@ from bridge.line_sharing import ESCAPE_TRIES, EscapeIgnored, LineSharing
 from bridge.packet_pair import PacketPair
 from netstack.config import LinkConfig
 from netstack.link import Link
+from pty_modem import TIMEOUT, Modem, on_a_pty
 
 GUARD = 0.05
-TIMEOUT = 20.0
-"""Generous for a busy machine; each wait ends on its condition long before."""
-
-
-class Modem:
-    """The pty's modem end: waits for what the bridge writes, answers, keeps times."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.seen = b""
-        self.times: dict[str, float] = {}
-
-    async def until(self, wanted: bytes) -> None:
-        loop = asyncio.get_running_loop()
-        async with asyncio.timeout(TIMEOUT):
-            while wanted not in self.seen:
-                ready = loop.create_future()
-                loop.add_reader(self.fd, ready.set_result, None)
-                try:
-                    await ready
-                finally:
-                    loop.remove_reader(self.fd)
-                self.seen += os.read(self.fd, 4096)
-        self.seen = self.seen[self.seen.index(wanted) + len(wanted) :]
-
-    def say(self, data: bytes) -> None:
-        os.write(self.fd, data)
 
 
 def with_line(
     scenario: Callable[[Modem, int, DataPlane], Coroutine[Any, Any, None]],
 ) -> list[Any]:
     """``scenario(modem, line_fd, data_plane)`` with PPP running on a new pty."""
-    errors: list[Any] = []
 
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        loop.set_exception_handler(lambda loop, context: errors.append(context))
-        modem_fd, line_fd = os.openpty()
-        tty.setraw(modem_fd)
-        tty.setraw(line_fd)
+    async def with_ppp(modem: Modem, line_fd: int) -> None:
         pair = PacketPair()
         link = Link(LinkConfig(echo_interval=0), random.Random(1))
         plane = DataPlane(link, line_fd, pair.bridge_end, lambda event: None)
         plane.start()
         try:
-            await scenario(Modem(modem_fd), line_fd, plane)
+            await scenario(modem, line_fd, plane)
         finally:
             plane.stop()
             pair.close()
-            os.close(modem_fd)
-            os.close(line_fd)
 
-    asyncio.run(main())
-    return errors
+    return on_a_pty(with_ppp)
 
 
 def test_an_ok_inside_a_ppp_frame_is_not_the_escapes() -> None:
