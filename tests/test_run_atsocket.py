@@ -326,10 +326,11 @@ SCENARIOS = {
         for profile in PROFILES
     },
     **{
-        f"{profile}-fallback-beside-ppp": partial(
-            beside_ppp, profile, False, ("--sim-reject-ipv6cp",)
+        f"{profile}-fallback-beside-ppp-{'messy' if messy else 'plain'}": partial(
+            beside_ppp, profile, messy, ("--sim-reject-ipv6cp",)
         )
         for profile in PROFILES
+        for messy in (False, True)
     },
     "telit-asked-beside-ppp": partial(beside_ppp, "telit", True, ("--ipv6", "at-socket")),
     **{
