@@ -10,13 +10,12 @@ from __future__ import annotations
 from ipaddress import IPv6Address
 
 from netstack.atsocket import AtSocketBridge
+from netstack.atsocket_packets import IPV6_MIN_MTU
 from netstack.atsocket_vendors import UBLOX_SARA_R4, UBLOX_SARA_R4_INLINE_HEX, VENDORS
 
 from .modem.parsers import parse_registration, value_after
 from .run_settings import RunSettings
 
-IPV6_MIN_MTU = 1280
-"""RFC 8200 5: IPv6 needs links of at least 1280 octets."""
 TUN_MTU = 1500
 VENDOR_OF_PROFILE = {"ublox-r5": "ublox"}
 """Modem profiles whose sockets are another profile's (SARA-R5 takes SARA-R4's

@@ -952,11 +952,7 @@ class HostConfig:
         and the extra IPv6 routes. A new identifier replaces every IPv6 address."""
         with self._mutex, self._transaction():
             link = self._link()
-            if self._mtu < IPV6_MIN_MTU:
-                raise HostSetupError(
-                    f"IPv6 needs an MTU of at least {IPV6_MIN_MTU} (RFC 8200 5); "
-                    f"{self.settings.ifname} has {self._mtu}"
-                )
+            self._check_ipv6_mtu()
             wanted = (interface_id, peer_interface_id)
             if self._applied.link_local not in (None, wanted):
                 self._withdraw(lambda change: _version(change) == 6)
@@ -978,11 +974,7 @@ class HostConfig:
         context's DNS servers (+CGCONTRDP). A new address replaces every IPv6 one."""
         with self._mutex, self._transaction():
             link = self._link()
-            if self._mtu < IPV6_MIN_MTU:
-                raise HostSetupError(
-                    f"IPv6 needs an MTU of at least {IPV6_MIN_MTU} (RFC 8200 5); "
-                    f"{self.settings.ifname} has {self._mtu}"
-                )
+            self._check_ipv6_mtu()
             if self._applied.modem_ipv6 not in (None, address):
                 self._withdraw(lambda change: _version(change) == 6)
             self._applied.modem_ipv6 = address
@@ -1007,6 +999,13 @@ class HostConfig:
                 self._applied.modem_ipv6 = None
                 self._applied.dns6 = ()
                 self._update_dns()
+
+    def _check_ipv6_mtu(self) -> None:
+        if self._mtu < IPV6_MIN_MTU:
+            raise HostSetupError(
+                f"IPv6 needs an MTU of at least {IPV6_MIN_MTU} (RFC 8200 5); "
+                f"{self.settings.ifname} has {self._mtu}"
+            )
 
     def apply_router_advertisement(self, ra: RouterAdvertisement) -> tuple[IPv6Address, ...]:
         """Form or refresh the addresses the RA's prefixes give with our identifier (RFC

@@ -168,16 +168,8 @@ class PppCall:
 async def ppp_call(port: SerialPort, settings: RunSettings) -> AsyncIterator[PppCall]:
     """Dial, run PPP (IPv4 and IPv6 asked) on a packet pipe; on the way out LCP
     Terminate (bounded) and the hang-up. ``PathFailed`` when the bring-up fails."""
-    attach: list[float] = []
-    profile = [settings.modem.profile or "generic"]
-
-    def report(item: Report) -> None:
-        if isinstance(item, Registered):
-            attach.append(item.elapsed)
-        elif isinstance(item, ModemFound):
-            profile.append(item.profile)
-
-    dialled = await _bring_up(port, replace(settings.modem, dial=True), report)
+    reports = _Reports(settings)
+    dialled = await _bring_up(port, replace(settings.modem, dial=True), reports.take)
     assert isinstance(dialled, Dialled)
     events = _Call()
     config = LinkConfig(
@@ -199,7 +191,7 @@ async def ppp_call(port: SerialPort, settings: RunSettings) -> AsyncIterator[Ppp
     )
     plane.start(dialled.trailing)
     try:
-        yield PppCall(pair, plane, events, dialled, attach[0] if attach else None, profile[-1])
+        yield PppCall(pair, plane, events, dialled, reports.attach, reports.profile)
     finally:
         if not plane.is_down:
             plane.close("pppbridge probe is done")
@@ -224,30 +216,20 @@ async def at_socket_call(port: SerialPort, settings: RunSettings) -> AsyncIterat
     """Activate the context without dialling, read its address, run the AT-socket plane
     on a packet pipe; on the way out its sockets closed (bounded). ``PathFailed`` when
     the bring-up fails or the modem has no IPv6 address or socket commands."""
-    attach: list[float] = []
-    profile: list[str] = []
-
-    def report(item: Report) -> None:
-        if isinstance(item, Registered):
-            attach.append(item.elapsed)
-        elif isinstance(item, ModemFound):
-            profile.append(item.profile)
-
-    attached = await _bring_up(port, replace(settings.modem, dial=False), report)
+    reports = _Reports(settings)
+    attached = await _bring_up(port, replace(settings.modem, dial=False), reports.take)
     assert isinstance(attached, Attached)
     if attached.ipv6 is None:
         raise PathFailed("the context has no IPv6 address (+CGPADDR)")
     try:
-        bridge = atsocket_session.make_bridge(
-            profile[0] if profile else "generic", settings, attached.ipv6
-        )
+        bridge = atsocket_session.make_bridge(reports.profile, settings, attached.ipv6)
     except atsocket_session.NoAtSockets as exc:
         raise PathFailed(str(exc)) from None
     pair = PacketPair()
     plane = AtSocketPlane(bridge, port.fileno(), pair.bridge_end, read_tun=True)
     plane.start()
     try:
-        yield AtSocketCall(pair, plane, attached.ipv6, attach[0] if attach else None)
+        yield AtSocketCall(pair, plane, attached.ipv6, reports.attach)
         await plane.close(CLOSE_TIMEOUT)
     finally:
         plane.stop()
@@ -306,6 +288,22 @@ async def shared_line_call(
             call.plane.ipv6_elsewhere = None
             at_plane.stop()
             call.plane.release()
+
+
+class _Reports:
+    """What a probe keeps of the bring-up's reports: when the modem registered, which
+    profile it has."""
+
+    def __init__(self, settings: RunSettings) -> None:
+        self.attach: float | None = None
+        """Seconds from the start of the bring-up to registration."""
+        self.profile = settings.modem.profile or "generic"
+
+    def take(self, item: Report) -> None:
+        if isinstance(item, Registered) and self.attach is None:
+            self.attach = item.elapsed
+        elif isinstance(item, ModemFound):
+            self.profile = item.profile
 
 
 async def _bring_up(
