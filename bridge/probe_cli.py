@@ -32,7 +32,8 @@ PROBE_EPILOG = """\
 exit status:
   0  at least one path works
   1  no path works, or an internal error (please report it)
-  2  a user mistake: a bad switch or value; a missing, busy or forbidden device"""
+  2  a user mistake: a bad switch or value; a missing, busy or forbidden device
+  128+N  stopped by signal N (130: Ctrl-C, 143: SIGTERM, 129: SIGHUP)"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

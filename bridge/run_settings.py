@@ -193,6 +193,11 @@ def settings_from_values(values: Mapping[str, Given]) -> RunSettings:
     given.update(values)
     value = {name: converted(item) for name, item in given.items()}
     simulated = value.get("device") is None
+    if simulated and value.get("at_port"):
+        raise UsageError(
+            "--at-port names the modem's second AT port: give the modem with --device too "
+            "(the built-in simulator has a second port of its own)"
+        )
     modem = ModemSettings(
         apn=value["apn"],
         pdp=value["pdp"],

@@ -196,6 +196,8 @@ class Supervisor:
     async def run(self) -> None:
         """Until stopped (returns) or ended (raises ``RunEnded``); restores the host."""
         check_device(self.settings.serial.device)  # the user's mistakes first, then ours
+        if self.settings.at_port:
+            check_device(self.settings.at_port)
         try:
             for line in self.host.start():
                 self.say(f"cleaned up after an earlier run: {line}")

@@ -127,5 +127,7 @@ def test_refusals(tmp_path: Path) -> None:
         tmp_path, "", "--mode", "at-socket", "--pdp", "ip"
     )
     assert "124" not in refusal(tmp_path, "", "--at-line-limit", "8")
+    simulated = refusal(tmp_path, "", "--at-port", "/dev/ttyUSB3")  # no --device
+    assert "give the modem with --device too" in simulated
     no_ipv6 = refusal(tmp_path, "", "--ipv6", "at-socket", "--pdp", "ip")
     assert "--ipv6 at-socket needs a PDP type with IPv6" in no_ipv6
